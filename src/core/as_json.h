@@ -1,0 +1,110 @@
+/*
+ * as_json.h — strict JSON (RFC 8259) validation and zero-copy navigation.
+ *
+ * AllSource keeps payloads as the exact bytes received, so it never builds a
+ * tree to accept an event.  as_json_validate() checks one document in a
+ * single pass without allocating: grammar, UTF-8 (no overlong forms, no
+ * surrogates, <= U+10FFFF), escape sequences (no lone surrogate \u escapes),
+ * a nesting limit, and no trailing garbage.  The navigation functions then
+ * walk an already-validated document by byte spans ("values"), which point
+ * into the caller's buffer and are borrowed from it.
+ */
+#ifndef AS_JSON_H
+#define AS_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "allsource.h"
+#include "core/as_buf.h"
+
+#define AS_JSON_MAX_DEPTH_CAP 1024u /* hard cap on any max_depth argument */
+
+typedef enum as_json_kind {
+  AS_JSON_INVALID = 0,
+  AS_JSON_NULL,
+  AS_JSON_FALSE,
+  AS_JSON_TRUE,
+  AS_JSON_NUMBER,
+  AS_JSON_STRING,
+  AS_JSON_ARRAY,
+  AS_JSON_OBJECT
+} as_json_kind;
+
+/** Name of a kind: "null", "boolean", "number", "string", "array",
+ *  "object" ("invalid" for AS_JSON_INVALID). */
+const char *as_json_kind_name(as_json_kind k);
+
+typedef struct as_json_error {
+  size_t offset;   /* byte offset of the first offending byte */
+  const char *msg; /* static text, e.g. "invalid UTF-8" */
+} as_json_error;
+
+/** Validates that s[0..len) is exactly one JSON value with optional
+ *  surrounding whitespace, nested at most `max_depth` levels (arrays and
+ *  objects; capped at AS_JSON_MAX_DEPTH_CAP).  On success stores the kind of
+ *  the top-level value (if `kind` is not NULL).  Returns AS_EJSON with `e`
+ *  filled on failure. */
+as_err as_json_validate(const char *s, size_t len, uint32_t max_depth,
+                        as_json_kind *kind, as_json_error *e);
+
+/* --- Navigation of validated documents -------------------------------- */
+
+/** A value span inside a validated document. */
+typedef struct as_json_val {
+  const char *p; /* first byte of the value ('{', '"', 't', '-', ...) */
+  size_t len;    /* bytes of the value, without surrounding whitespace */
+  as_json_kind kind;
+} as_json_val;
+
+/** Finds the top-level value of a validated document (trims whitespace). */
+as_json_val as_json_root(const char *s, size_t len);
+
+/** Iterator over the members of an object or the elements of an array. */
+typedef struct as_json_iter {
+  const char *s;
+  size_t pos, end;
+  bool first;
+} as_json_iter;
+
+/** Starts iterating the object or array `v` (must be a container). */
+void as_json_iter_init(as_json_iter *it, as_json_val v);
+
+/** Next object member: the key's raw string value (with quotes) in *key and
+ *  the member value in *val.  Returns false at the end. */
+bool as_json_obj_next(as_json_iter *it, as_json_val *key, as_json_val *val);
+
+/** Next array element.  Returns false at the end. */
+bool as_json_arr_next(as_json_iter *it, as_json_val *val);
+
+/** Looks up the first member named `name` (compared after decoding escapes)
+ *  in object `obj`.  Returns false if absent. */
+bool as_json_obj_get(as_json_val obj, const char *name, as_json_val *val);
+
+/** Decodes a string value (quotes included in `v`) into `out`, which must
+ *  hold at least v.len bytes; stores the decoded length.  Decoded text is
+ *  valid UTF-8 and may contain NUL bytes (from \u0000). */
+void as_json_str_decode(as_json_val v, char *out, size_t *out_len);
+
+/** True if string value `v` decodes to exactly name[0..name_len). */
+bool as_json_str_eq(as_json_val v, const char *name, size_t name_len);
+
+/** Parses an integer number value: no fraction or exponent, within range.
+ *  Returns AS_EINVAL otherwise. */
+as_err as_json_to_u64(as_json_val v, uint64_t *out);
+as_err as_json_to_i64(as_json_val v, int64_t *out);
+/** Parses any number value as a double (strtod on the span). */
+as_err as_json_to_double(as_json_val v, double *out);
+
+/* --- Writing ------------------------------------------------------------ */
+
+/** Appends `s[0..len)` (valid UTF-8) as a JSON string literal with quotes,
+ *  escaping '"', '\\' and control characters. */
+as_err as_json_put_str(as_buf *b, const char *s, size_t len);
+
+/** Checks that s[0..len) is valid UTF-8.  Returns the offset of the first
+ *  invalid byte, or len when valid. */
+size_t as_utf8_check(const char *s, size_t len);
+
+#endif /* AS_JSON_H */
