@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/as_json.h"
+#include "fuzz.h"
 
 static void walk(as_json_val v, int depth) {
   if (depth > 80) return;
