@@ -9,7 +9,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 build_pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
-  libmicrohttpd-dev libwslay-dev libjansson-dev liburcu-dev libzstd-dev
+  libmicrohttpd-dev libwslay-dev libjansson-dev libzstd-dev
   liblz4-dev libpcre2-dev libcurl4-openssl-dev)
 test_pkgs=(python3 python3-pytest python3-requests python3-websocket nodejs npm)
 bench_pkgs=(wrk redis-server redis-tools nats-server libnats-dev postgresql

@@ -1,0 +1,363 @@
+/*
+ * as_db.c — opening, recovering, closing a store; the append entry points;
+ * lookups shared by the other engine files; statistics.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/as_alloc.h"
+#include "core/as_common.h"
+#include "core/as_err.h"
+#include "engine/as_db_int.h"
+
+void as_options_init(as_options *o) {
+  memset(o, 0, sizeof *o);
+  o->durability = AS_DURABILITY_SYNC;
+  o->sync_interval_ms = 10;
+  o->segment_bytes = (uint64_t)64 << 20;
+  o->max_payload_bytes = AS_DEFAULT_MAX_PAYLOAD;
+  o->max_metadata_bytes = AS_DEFAULT_MAX_METADATA;
+  o->max_json_depth = AS_DEFAULT_MAX_DEPTH;
+  o->max_batch_events = AS_DEFAULT_MAX_BATCH_EVENTS;
+  o->max_batch_bytes = AS_DEFAULT_MAX_BATCH_BYTES;
+  o->max_queue_requests = 65536;
+  o->log_level = AS_LOG_INFO;
+}
+
+const char *as_durability_name(as_durability d) {
+  switch (d) {
+    case AS_DURABILITY_SYNC: return "sync";
+    case AS_DURABILITY_INTERVAL: return "interval";
+    case AS_DURABILITY_NONE: return "none";
+  }
+  return "?";
+}
+
+void as_event_in_init(as_event_in *ev) {
+  memset(ev, 0, sizeof *ev);
+  ev->expected_version = AS_EXPECT_ANY;
+}
+
+/* --- Lookups ------------------------------------------------------------ */
+
+typedef struct str_key {
+  const char *s;
+  size_t len;
+} str_key;
+
+static bool entity_eq(const void *obj, const void *key) {
+  const as_entity *e = obj;
+  const str_key *k = key;
+  return e->id_len == k->len && memcmp(e->id, k->s, k->len) == 0;
+}
+
+static bool type_eq(const void *obj, const void *key) {
+  const as_etype *t = obj;
+  const str_key *k = key;
+  return t->name_len == k->len && memcmp(t->name, k->s, k->len) == 0;
+}
+
+static bool id_eq(const void *obj, const void *key) {
+  return memcmp(((const as_frame *)obj)->id, key, 16) == 0;
+}
+
+static uint64_t entity_hash_of(const void *obj, const void *ctx) {
+  return ((const as_entity *)obj)->hash;
+}
+
+static uint64_t type_hash_of(const void *obj, const void *ctx) {
+  return ((const as_etype *)obj)->hash;
+}
+
+static uint64_t id_hash_of(const void *obj, const void *ctx) {
+  return as_hash(ctx, ((const as_frame *)obj)->id, 16);
+}
+
+as_entity *as__entity_find(as_db *db, const char *id, size_t len) {
+  str_key k = {id, len};
+  return as_swmap_find(&db->entities, as_hash(&db->hkey, id, len), entity_eq,
+                       &k);
+}
+
+as_etype *as__type_find(as_db *db, const char *name, size_t len) {
+  str_key k = {name, len};
+  return as_swmap_find(&db->types, as_hash(&db->hkey, name, len), type_eq, &k);
+}
+
+as_frame *as__id_find(as_db *db, const uint8_t id[16]) {
+  return as_swmap_find(&db->ids, as_hash(&db->hkey, id, 16), id_eq, id);
+}
+
+uint64_t as__entity_committed_count(const as_entity *e, uint64_t committed) {
+  uint64_t n = as_plist_count(&e->list);
+  if (n == 0) return 0;
+  as_plist_cur c;
+  as_plist_seek(&c, &e->list, n - 1);
+  /* Uncommitted entries are few and at the tail. */
+  while (as_plist_cur_get(&c) > committed) {
+    if (--n == 0) return 0;
+    as_plist_cur_prev(&c);
+  }
+  return n;
+}
+
+uint64_t as_db_committed_position(as_db *db) { return as__committed(db); }
+
+/* --- Open and close -------------------------------------------------- */
+
+static as_err on_segment(void *arg, void *buf, size_t len) {
+  as_db *db = arg;
+  as_err rc = as_arena_adopt(&db->arena, buf, len);
+  if (rc) as_free(buf);
+  return rc;
+}
+
+static as_err on_frame(void *arg, as_frame *f) {
+  as_db *db = arg;
+  as_err rc = as__index_frame(db, f, true);
+  if (rc == AS_ECORRUPT)
+    as__log(&db->log, AS_LOG_ERROR,
+            "recovery: event at position %" PRIu64
+            " breaks an invariant (version, timestamp order or unique id)",
+            f->position);
+  db->next_pos = f->position + 1;
+  return rc;
+}
+
+static int free_entity(void *arg, void *obj) {
+  as_entity *e = obj;
+  as_plist_destroy(&e->list);
+  as_free(e);
+  return 0;
+}
+
+static int free_type(void *arg, void *obj) {
+  as_etype *t = obj;
+  as_plist_destroy(&t->list);
+  as_free(t);
+  return 0;
+}
+
+static char *path_join(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  char *p = as_malloc(la + lb + 2);
+  if (!p) return NULL;
+  memcpy(p, a, la);
+  p[la] = '/';
+  memcpy(p + la + 1, b, lb + 1);
+  return p;
+}
+
+static void db_free(as_db *db) {
+  if (db->entities.tab) as_swmap_foreach(&db->entities, free_entity, NULL);
+  if (db->types.tab) as_swmap_foreach(&db->types, free_type, NULL);
+  as_swmap_destroy(&db->entities);
+  as_swmap_destroy(&db->types);
+  as_swmap_destroy(&db->ids);
+  as_posidx_destroy(&db->pos);
+  as_arena_destroy(&db->arena);
+  if (db->lock_fd >= 0) db->io->close(db->io->ctx, db->lock_fd);
+  pthread_mutex_destroy(&db->qmu);
+  pthread_cond_destroy(&db->qcv);
+  as_free(db->dir);
+  as_free(db->wal_dir);
+  as_free(db);
+}
+
+static as_err open_storage(as_db *db, as_error *err) {
+  as_err rc = AS_OK;
+  char *lock = NULL;
+  int r = db->io->mkdir(db->io->ctx, db->dir);
+  if (r < 0)
+    return as__error_set(err, as_io_err(r), 0, "", "%s: cannot create: %s",
+                         db->dir, strerror(-r));
+  lock = path_join(db->dir, "LOCK");
+  db->wal_dir = path_join(db->dir, "wal");
+  if (!lock || !db->wal_dir) AS_FAIL(as__error_set(err, AS_ENOMEM, 0, "", "out of memory"));
+  db->lock_fd = db->io->lock(db->io->ctx, lock);
+  if (db->lock_fd < 0) {
+    rc = as_io_err(db->lock_fd);
+    db->lock_fd = -1;
+    AS_FAIL(as__error_set(err, rc, 0, "", "%s: %s", db->dir,
+                          rc == AS_EBUSY ? "in use by another process"
+                                         : "cannot lock"));
+  }
+  r = db->io->mkdir(db->io->ctx, db->wal_dir);
+  if (r < 0)
+    AS_FAIL(as__error_set(err, as_io_err(r), 0, "", "%s: cannot create: %s",
+                          db->wal_dir, strerror(-r)));
+
+  int64_t t0 = as_time_now_us();
+  as_wal_recovery rec;
+  rc = as_wal_recover(db->io, db->wal_dir, &db->log, 1, on_segment, on_frame,
+                      db, &rec, err);
+  if (rc == AS_ECORRUPT && err && !err->message[0])
+    as__error_set(err, rc, 0, "", "%s: an event breaks the log's invariants",
+                  db->wal_dir);
+  if (rc) goto out;
+  db->next_pos = rec.next_position;
+  AS_CHECK(as_wal_open(&db->wal, db->io, &db->log, db->wal_dir,
+                       db->opt.segment_bytes, &rec, err));
+  db->has_wal = true;
+  db->recovery.events = rec.events;
+  db->recovery.segments = rec.segments;
+  db->recovery.bytes = rec.bytes;
+  db->recovery.truncated_bytes = rec.truncated_bytes;
+  db->recovery.duration_us = (uint64_t)(as_time_now_us() - t0);
+out:
+  as_free(lock);
+  return rc;
+}
+
+as_err as_db_open(const char *dir, const as_options *opt, as_db **out,
+                  as_error *err) {
+  as_err rc = AS_OK;
+  as__error_clear(err);
+  *out = NULL;
+  as_db *db = as_calloc(1, sizeof *db);
+  if (!db) return as__error_set(err, AS_ENOMEM, 0, "", "out of memory");
+  if (opt)
+    db->opt = *opt;
+  else
+    as_options_init(&db->opt);
+  db->lock_fd = -1;
+  pthread_mutex_init(&db->qmu, NULL);
+  pthread_cond_init(&db->qcv, NULL);
+  db->log.fn = db->opt.log_fn;
+  db->log.ctx = db->opt.log_ctx;
+  db->log.level = db->opt.log_level;
+  db->io = db->opt.io ? db->opt.io : as_io_posix();
+
+  if (db->opt.durability > AS_DURABILITY_NONE)
+    AS_FAIL(as__error_set(err, AS_EINVAL, 0, "", "unknown durability mode"));
+  if (db->opt.max_payload_bytes == 0 ||
+      db->opt.max_payload_bytes > AS_HARD_MAX_PAYLOAD ||
+      db->opt.max_metadata_bytes > AS_HARD_MAX_PAYLOAD ||
+      db->opt.max_json_depth == 0 || db->opt.max_batch_events == 0 ||
+      db->opt.segment_bytes < 4096 || db->opt.max_queue_requests == 0 ||
+      (db->opt.durability == AS_DURABILITY_INTERVAL &&
+       db->opt.sync_interval_ms == 0))
+    AS_FAIL(as__error_set(err, AS_EINVAL, 0, "", "invalid options"));
+  if (!dir && db->opt.durability != AS_DURABILITY_NONE)
+    AS_FAIL(as__error_set(err, AS_EINVAL, 0, "",
+                          "a data directory is required unless durability is "
+                          "none"));
+
+  as_rand_seed(&db->rng);
+  db->hkey.k0 = as_rand_next(&db->rng);
+  db->hkey.k1 = as_rand_next(&db->rng);
+  as_rcu_init(&db->rcu);
+  as_arena_init(&db->arena, 0);
+  AS_CHECK(as_posidx_init(&db->pos));
+  AS_CHECK(as_swmap_init(&db->entities, &db->rcu, entity_hash_of, NULL, 64));
+  AS_CHECK(as_swmap_init(&db->types, &db->rcu, type_hash_of, NULL, 16));
+  AS_CHECK(as_swmap_init(&db->ids, &db->rcu, id_hash_of, &db->hkey, 1024));
+  db->next_pos = 1;
+
+  if (db->opt.durability != AS_DURABILITY_NONE) {
+    db->dir = as_strndup(dir, strlen(dir));
+    if (!db->dir) AS_FAIL(AS_ENOMEM);
+    AS_CHECK(open_storage(db, err));
+  }
+  atomic_store(&db->committed, db->next_pos - 1);
+  atomic_store(&db->n_entities, db->entities.count);
+  atomic_store(&db->n_types, db->types.count);
+  db->cyc_new_entities = db->cyc_new_types = 0;
+
+  AS_CHECK(as__projmgr_start(db));
+  AS_CHECK(as__builtin_projections_register(db));
+  AS_CHECK(as__writer_start(db));
+  if (db->has_wal)
+    as__log(&db->log, AS_LOG_INFO,
+            "recovery: %" PRIu64 " events from %" PRIu64 " segments (%" PRIu64
+            " bytes) in %.1f ms%s",
+            db->recovery.events, db->recovery.segments, db->recovery.bytes,
+            (double)db->recovery.duration_us / 1000.0,
+            db->recovery.truncated_bytes ? ", torn tail cut off" : "");
+  *out = db;
+  return AS_OK;
+out:
+  if (err && err->code == AS_OK)
+    as__error_set(err, rc, 0, "", "cannot open store: %s", as_strerror(rc));
+  as__writer_stop(db);
+  as__projmgr_stop(db);
+  if (db->has_wal) as_wal_close(&db->wal);
+  db_free(db);
+  return rc;
+}
+
+void as_db_close(as_db *db) {
+  if (!db) return;
+  as__writer_stop(db);
+  if (db->has_wal) as_wal_close(&db->wal);
+  as__projmgr_stop(db);
+  db_free(db);
+}
+
+void as_db_recovery_info(as_db *db, as_recovery_info *out) {
+  *out = db->recovery;
+}
+
+void as_db_stats(as_db *db, as_stats *out) {
+  memset(out, 0, sizeof *out);
+  out->committed_position = as__committed(db);
+  out->total_events = out->committed_position;
+  out->total_entities = atomic_load(&db->n_entities);
+  out->total_event_types = atomic_load(&db->n_types);
+  if (db->has_wal) {
+    out->storage_bytes = atomic_load(&db->wal.total_bytes);
+    out->wal_segments = atomic_load(&db->wal.segments);
+    out->syncs_total = atomic_load(&db->wal.syncs);
+  }
+  out->memory_bytes = as__alloc_live_bytes();
+  out->appends_total = atomic_load(&db->appends_total);
+  out->recovered_events = db->recovery.events;
+  out->durability = db->opt.durability;
+}
+
+/* --- Appending ------------------------------------------------------- */
+
+as_err as_append(as_db *db, const as_event_in *events, size_t n,
+                 as_append_result *res, as_error *err) {
+  as_req *r;
+  as__error_clear(err);
+  as_err rc = as__req_prepare(db, events, n, &r, err);
+  if (rc) return rc;
+  rc = as__submit_wait(db, r);
+  if (rc) {
+    if (err) *err = r->err;
+    if (err && err->code == AS_OK) err->code = rc;
+  } else if (res) {
+    memcpy(res, r->res, sizeof *res * n);
+  }
+  as__req_free(r);
+  return rc;
+}
+
+as_err as_append_async(as_db *db, const as_event_in *events, size_t n,
+                       as_append_cb cb, void *arg, as_error *err) {
+  as_req *r;
+  as__error_clear(err);
+  if (!cb) return as__error_set(err, AS_EINVAL, 0, "", "a callback is required");
+  as_err rc = as__req_prepare(db, events, n, &r, err);
+  if (rc) return rc;
+  r->cb = cb;
+  r->cb_arg = arg;
+  rc = as__submit(db, r);
+  if (rc) {
+    if (err) *err = r->err;
+    as__req_free(r);
+  }
+  return rc;
+}
+
+as_err as_db_sync(as_db *db) {
+  as_req *r = as_calloc(1, sizeof *r);
+  if (!r) return AS_ENOMEM;
+  r->force_sync = true;
+  atomic_init(&r->state, AS_REQ_PENDING);
+  as_err rc = as__submit_wait(db, r);
+  as__req_free(r);
+  return rc;
+}

@@ -1,0 +1,179 @@
+/*
+ * as_db_int.h — the store's internals, shared by the engine's .c files
+ * (as_db.c, as_ingest.c, as_writer.c, as_query.c, as_state.c,
+ * as_projection.c).  Nothing outside src/engine includes it.
+ *
+ * THREADS AND OWNERSHIP
+ *   - The writer role is held by exactly one thread at a time (the flag
+ *     `leader` under `qmu`): either the writer thread or a thread inside
+ *     as_append() that found no leader.  Only the role holder touches the
+ *     fields marked [W].
+ *   - Readers (any thread) touch only fields marked [R]: the committed
+ *     position, the position index, position lists, the maps and the event
+ *     records, all published with release/acquire ordering.  A reader never
+ *     looks past the committed position it loaded.
+ *   - [Q] fields are guarded by `qmu`.
+ *
+ * COMMIT ORDER (group commit)
+ *   1. The role holder takes every queued request (up to a byte budget).
+ *   2. It checks ids and expected versions, assigns positions, versions and
+ *      timestamps, copies frames into the arena and indexes them (readers do
+ *      not see them yet: their positions are above `committed`).
+ *   3. It writes all frames with one pwritev, then fdatasync (sync mode).
+ *   4. It publishes `committed` (release), then completes every request.
+ */
+#ifndef AS_DB_INT_H
+#define AS_DB_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "allsource.h"
+#include "core/as_hash.h"
+#include "core/as_log.h"
+#include "core/as_rand.h"
+#include "core/as_rcu.h"
+#include "index/as_arena.h"
+#include "index/as_plist.h"
+#include "index/as_posidx.h"
+#include "index/as_swmap.h"
+#include "storage/as_wal.h"
+
+/* An entity (stream): its id and the positions of its events. */
+typedef struct as_entity {
+  uint64_t hash;
+  as_plist list;     /* [R] positions in version order */
+  uint64_t wversion; /* [W] version including uncommitted events */
+  uint32_t id_len;
+  char id[];         /* NUL-terminated */
+} as_entity;
+
+/* An event type and the positions of its events. */
+typedef struct as_etype {
+  uint64_t hash;
+  as_plist list; /* [R] */
+  uint32_t name_len;
+  char name[];
+} as_etype;
+
+/* Per-event extras of a request that are not part of the frame. */
+typedef struct as_req_ev {
+  uint64_t expected;
+  bool client_id;
+} as_req_ev;
+
+enum { AS_REQ_PENDING = 0, AS_REQ_DONE = 1, AS_REQ_LEAD = 2 };
+
+/* One append call: a batch of prepared frames (one allocation). */
+typedef struct as_req {
+  struct as_req *next;
+  uint32_t n;
+  size_t frames_len;
+  unsigned char *frames;   /* n frames, consecutive, unsealed */
+  as_req_ev *ev;
+  as_append_result *res;
+  as_err rc;
+  as_error err;
+  as_append_cb cb;         /* async completion, or NULL */
+  void *cb_arg;
+  bool waiter;             /* a thread in as_append() waits on `state` */
+  bool assigned;           /* [W] its events got positions this cycle */
+  bool force_sync;         /* as_db_sync(): fdatasync after this cycle */
+  _Atomic uint32_t state;  /* AS_REQ_* (futex word) */
+} as_req;
+
+typedef struct as_proj as_proj;
+
+typedef struct as_projmgr {
+  pthread_mutex_t mu;
+  pthread_cond_t work_cv;     /* wakes the worker */
+  pthread_cond_t progress_cv; /* wakes readers waiting for catch-up */
+  as_proj *list;              /* guarded by mu; append-only */
+  _Atomic int sleeping;
+  int waiters;
+  bool stop;
+  bool started;
+  pthread_t thread;
+} as_projmgr;
+
+struct as_db {
+  as_options opt;
+  as_logger log;
+  const as_io *io;
+  char *dir;     /* NULL in memory-only mode */
+  char *wal_dir;
+  int lock_fd;
+  as_hash_key hkey;
+  as_rcu rcu;
+
+  /* [R] published state */
+  _Atomic uint64_t committed;
+  _Atomic uint64_t n_entities, n_types;
+  _Atomic uint64_t appends_total;
+  as_posidx pos;
+  as_swmap entities, types, ids;
+
+  /* [W] writer state */
+  as_arena arena;
+  as_wal wal;
+  bool has_wal;
+  as_err failed;        /* sticky: the store is read-only */
+  uint64_t next_pos;
+  int64_t last_ts;
+  as_rand rng;
+  uint64_t cyc_new_entities, cyc_new_types;
+  struct iovec *iov;
+  size_t iov_cap;
+
+  /* [Q] the append queue and the writer role */
+  pthread_mutex_t qmu;
+  pthread_cond_t qcv;
+  as_req *qhead, *qtail;
+  uint32_t qlen;
+  bool leader;
+  bool closing;
+  bool wal_dirty; /* interval mode: a sync is due */
+  int64_t last_sync_us;
+  pthread_t writer;
+  bool writer_started;
+
+  as_projmgr proj;
+  as_recovery_info recovery;
+};
+
+/* as_ingest.c */
+as_err as__req_prepare(as_db *db, const as_event_in *ev, size_t n,
+                       as_req **out, as_error *err);
+void as__req_free(as_req *r);
+
+/* as_writer.c */
+as_err as__writer_start(as_db *db);
+void as__writer_stop(as_db *db);
+as_err as__submit(as_db *db, as_req *req);
+as_err as__submit_wait(as_db *db, as_req *req);
+/* Indexes a frame already in memory (recovery and the writer).  [W] */
+as_err as__index_frame(as_db *db, as_frame *f, bool recovering);
+
+/* as_db.c */
+as_entity *as__entity_find(as_db *db, const char *id, size_t len);
+as_etype *as__type_find(as_db *db, const char *name, size_t len);
+as_frame *as__id_find(as_db *db, const uint8_t id[16]);
+/** Committed events of an entity (entries <= committed). */
+uint64_t as__entity_committed_count(const as_entity *e, uint64_t committed);
+
+static inline uint64_t as__committed(as_db *db) {
+  return atomic_load_explicit(&db->committed, memory_order_acquire);
+}
+static inline as_frame *as__frame_at(as_db *db, uint64_t pos) {
+  return (as_frame *)as_posidx_get(&db->pos, pos);
+}
+
+/* as_projection.c */
+as_err as__projmgr_start(as_db *db);
+void as__projmgr_stop(as_db *db);
+void as__projmgr_notify(as_db *db);
+as_err as__builtin_projections_register(as_db *db);
+
+#endif /* AS_DB_INT_H */

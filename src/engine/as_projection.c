@@ -1,0 +1,224 @@
+/*
+ * as_projection.c — the projection manager: one background thread feeds
+ * every registered projection the committed events in position order.
+ *
+ * Projections run off the append path, so a slow projection never slows
+ * ingestion; as_projection_get() waits until the projection has applied the
+ * position committed when it was called, so readers still see their own
+ * writes.  Each projection has a mutex that serializes apply/get/clear.
+ *
+ * Wake-up protocol (no lost wake-ups, no signal per commit while busy):
+ * the worker sets `sleeping` under `mu`, re-checks for work, then waits; the
+ * writer publishes `committed` and then reads `sleeping` (both seq_cst); if
+ * set, it signals under `mu`.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "core/as_alloc.h"
+#include "core/as_common.h"
+#include "core/as_err.h"
+#include "engine/as_db_int.h"
+
+#define APPLY_CHUNK 4096
+
+struct as_proj {
+  struct as_proj *next;
+  as_projection_ops ops;
+  char *name;
+  pthread_mutex_t mu;
+  _Atomic uint64_t applied; /* last position applied */
+  _Atomic uint64_t processed, errors;
+};
+
+static as_proj *find_locked(as_projmgr *m, const char *name) {
+  for (as_proj *p = m->list; p; p = p->next)
+    if (strcmp(p->name, name) == 0) return p;
+  return NULL;
+}
+
+static as_proj *find(as_db *db, const char *name) {
+  pthread_mutex_lock(&db->proj.mu);
+  as_proj *p = find_locked(&db->proj, name);
+  pthread_mutex_unlock(&db->proj.mu);
+  return p;
+}
+
+static bool all_caught_up(as_db *db, uint64_t committed) {
+  for (as_proj *p = db->proj.list; p; p = p->next)
+    if (atomic_load(&p->applied) < committed) return false;
+  return true;
+}
+
+/* Applies up to APPLY_CHUNK events to p; returns true if it did work. */
+static bool apply_some(as_db *db, as_proj *p, uint64_t committed) {
+  pthread_mutex_lock(&p->mu);
+  uint64_t from = atomic_load(&p->applied) + 1;
+  uint64_t to = AS_MIN(committed, from + APPLY_CHUNK - 1);
+  uint64_t errors = 0;
+  for (uint64_t pos = from; pos <= to; pos++) {
+    as_event ev;
+    as_frame_view(as__frame_at(db, pos), &ev);
+    as_err rc = p->ops.apply(p->ops.ctx, &ev);
+    if (rc) {
+      errors++;
+      if (errors <= 3)
+        as__log(&db->log, AS_LOG_WARN,
+                "projection %s: position %" PRIu64 ": %s", p->name, pos,
+                as_strerror(rc));
+    }
+  }
+  if (to >= from) {
+    atomic_fetch_add(&p->processed, to - from + 1);
+    atomic_fetch_add(&p->errors, errors);
+    atomic_store(&p->applied, to);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return to >= from;
+}
+
+static void *worker_main(void *arg) {
+  as_db *db = arg;
+  as_projmgr *m = &db->proj;
+  pthread_mutex_lock(&m->mu);
+  for (;;) {
+    uint64_t committed = as__committed(db);
+    if (all_caught_up(db, committed)) {
+      if (m->waiters) pthread_cond_broadcast(&m->progress_cv);
+      if (m->stop) break;
+      atomic_store(&m->sleeping, 1);
+      if (all_caught_up(db, as__committed(db)))
+        pthread_cond_wait(&m->work_cv, &m->mu);
+      atomic_store(&m->sleeping, 0);
+      continue;
+    }
+    as_proj *list = m->list;
+    pthread_mutex_unlock(&m->mu);
+    for (as_proj *p = list; p; p = p->next) apply_some(db, p, committed);
+    pthread_mutex_lock(&m->mu);
+    if (m->waiters) pthread_cond_broadcast(&m->progress_cv);
+  }
+  pthread_mutex_unlock(&m->mu);
+  return NULL;
+}
+
+void as__projmgr_notify(as_db *db) {
+  if (atomic_load(&db->proj.sleeping)) {
+    pthread_mutex_lock(&db->proj.mu);
+    pthread_cond_signal(&db->proj.work_cv);
+    pthread_mutex_unlock(&db->proj.mu);
+  }
+}
+
+as_err as__projmgr_start(as_db *db) {
+  as_projmgr *m = &db->proj;
+  pthread_mutex_init(&m->mu, NULL);
+  pthread_cond_init(&m->work_cv, NULL);
+  pthread_cond_init(&m->progress_cv, NULL);
+  atomic_init(&m->sleeping, 0);
+  if (pthread_create(&m->thread, NULL, worker_main, db)) return AS_ENOMEM;
+  m->started = true;
+  return AS_OK;
+}
+
+void as__projmgr_stop(as_db *db) {
+  as_projmgr *m = &db->proj;
+  if (!m->started) return;
+  pthread_mutex_lock(&m->mu);
+  m->stop = true;
+  pthread_cond_signal(&m->work_cv);
+  pthread_mutex_unlock(&m->mu);
+  pthread_join(m->thread, NULL);
+  m->started = false;
+  for (as_proj *p = m->list; p;) {
+    as_proj *n = p->next;
+    if (p->ops.destroy) p->ops.destroy(p->ops.ctx);
+    pthread_mutex_destroy(&p->mu);
+    as_free(p->name);
+    as_free(p);
+    p = n;
+  }
+  m->list = NULL;
+  pthread_mutex_destroy(&m->mu);
+  pthread_cond_destroy(&m->work_cv);
+  pthread_cond_destroy(&m->progress_cv);
+}
+
+as_err as_projection_register(as_db *db, const as_projection_ops *ops) {
+  if (!ops || !ops->name || !ops->name[0] || !ops->apply || !ops->get ||
+      !ops->clear)
+    return AS_EINVAL;
+  as_proj *p = as_calloc(1, sizeof *p);
+  if (!p) return AS_ENOMEM;
+  p->name = as_strndup(ops->name, strlen(ops->name));
+  if (!p->name) {
+    as_free(p);
+    return AS_ENOMEM;
+  }
+  p->ops = *ops;
+  p->ops.name = p->name;
+  pthread_mutex_init(&p->mu, NULL);
+  as_projmgr *m = &db->proj;
+  pthread_mutex_lock(&m->mu);
+  if (find_locked(m, p->name)) {
+    pthread_mutex_unlock(&m->mu);
+    pthread_mutex_destroy(&p->mu);
+    as_free(p->name);
+    as_free(p);
+    return AS_EEXIST;
+  }
+  as_proj **tail = &m->list;
+  while (*tail) tail = &(*tail)->next;
+  *tail = p;
+  pthread_cond_signal(&m->work_cv);
+  pthread_mutex_unlock(&m->mu);
+  return AS_OK;
+}
+
+/* Waits until p has applied every event up to `target`. */
+static void wait_caught_up(as_db *db, as_proj *p, uint64_t target) {
+  as_projmgr *m = &db->proj;
+  if (atomic_load(&p->applied) >= target) return;
+  pthread_mutex_lock(&m->mu);
+  m->waiters++;
+  pthread_cond_signal(&m->work_cv);
+  while (atomic_load(&p->applied) < target)
+    pthread_cond_wait(&m->progress_cv, &m->mu);
+  m->waiters--;
+  pthread_mutex_unlock(&m->mu);
+}
+
+as_err as_projection_get(as_db *db, const char *name, const char *key,
+                         size_t key_len, char **json, size_t *json_len) {
+  *json = NULL;
+  *json_len = 0;
+  as_proj *p = find(db, name);
+  if (!p) return AS_ENOTFOUND;
+  wait_caught_up(db, p, as__committed(db));
+  pthread_mutex_lock(&p->mu);
+  as_err rc = p->ops.get(p->ops.ctx, key, key_len, json, json_len);
+  pthread_mutex_unlock(&p->mu);
+  return rc;
+}
+
+as_err as_projection_rebuild(as_db *db, const char *name) {
+  as_proj *p = find(db, name);
+  if (!p) return AS_ENOTFOUND;
+  uint64_t target = as__committed(db);
+  pthread_mutex_lock(&p->mu);
+  p->ops.clear(p->ops.ctx);
+  atomic_store(&p->applied, 0);
+  pthread_mutex_unlock(&p->mu);
+  wait_caught_up(db, p, target);
+  return AS_OK;
+}
+
+as_err as_projection_stats_get(as_db *db, const char *name,
+                               as_projection_stats *out) {
+  as_proj *p = find(db, name);
+  if (!p) return AS_ENOTFOUND;
+  out->events_processed = atomic_load(&p->processed);
+  out->errors = atomic_load(&p->errors);
+  out->position = atomic_load(&p->applied);
+  return AS_OK;
+}

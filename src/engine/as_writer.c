@@ -1,0 +1,564 @@
+/*
+ * as_writer.c — the single writer: the append queue, the writer role, group
+ * commit, and indexing of committed frames.
+ *
+ * THE WRITER ROLE.  Appends are queued under `qmu`.  Whoever finds the role
+ * free takes it: the writer thread (for asynchronous appends and interval
+ * syncs) or a thread blocked in as_append() (so a lone synchronous appender
+ * never pays a thread hand-off).  The holder takes every queued request
+ * (up to CYCLE_BYTES), commits them as one cycle — one pwritev and, in sync
+ * mode, one fdatasync — then releases the role and hands it to the next
+ * queued request's thread, or to the writer thread.  A queued appender
+ * therefore waits for at most the cycle in progress plus its own.
+ *
+ *         +--------- enqueue ----------+
+ *         v                            |
+ *   [queued] --take role--> [leader: resolve -> write -> sync -> publish
+ *                                   -> complete] --release--> hand off
+ *
+ * A storage failure (write or fdatasync error, or running out of memory in
+ * the middle of a cycle) makes the store read-only for good (AS_EREADONLY);
+ * the events of that cycle are never published.  A later successful sync
+ * cannot vouch for data whose earlier sync failed.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/as_alloc.h"
+#include "core/as_common.h"
+#include "core/as_err.h"
+#include "core/as_uuid.h"
+#include "engine/as_db_int.h"
+
+#define CYCLE_BYTES ((size_t)16 << 20)
+#define MAX_IOV 1024
+
+static void futex_wait(_Atomic uint32_t *a, uint32_t v) {
+  syscall(SYS_futex, (uint32_t *)a, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *a) {
+  syscall(SYS_futex, (uint32_t *)a, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+static size_t frame_len(const as_frame *f) {
+  return ((size_t)8 + f->body_len + 7) & ~(size_t)7;
+}
+
+static inline const char *frame_entity(const as_frame *f) {
+  return f->data + f->tenant_len + 1;
+}
+
+static inline const char *frame_type(const as_frame *f) {
+  return f->data + f->tenant_len + 1 + f->entity_len + 1;
+}
+
+/* --- Entities, types, indexing --------------------------------------- */
+
+static as_entity *entity_create(as_db *db, const char *id, size_t len,
+                                uint64_t h) {
+  as_entity *e = as_malloc(sizeof *e + len + 1);
+  if (!e) return NULL;
+  e->hash = h;
+  as_plist_init(&e->list);
+  e->wversion = 0;
+  e->id_len = (uint32_t)len;
+  memcpy(e->id, id, len);
+  e->id[len] = '\0';
+  if (as_swmap_insert(&db->entities, h, e)) {
+    as_free(e);
+    return NULL;
+  }
+  db->cyc_new_entities++;
+  return e;
+}
+
+static as_etype *type_create(as_db *db, const char *name, size_t len,
+                             uint64_t h) {
+  as_etype *t = as_malloc(sizeof *t + len + 1);
+  if (!t) return NULL;
+  t->hash = h;
+  as_plist_init(&t->list);
+  t->name_len = (uint32_t)len;
+  memcpy(t->name, name, len);
+  t->name[len] = '\0';
+  if (as_swmap_insert(&db->types, h, t)) {
+    as_free(t);
+    return NULL;
+  }
+  db->cyc_new_types++;
+  return t;
+}
+
+static as_entity *entity_get_or_create(as_db *db, const char *id,
+                                       size_t len) {
+  as_entity *e = as__entity_find(db, id, len);
+  if (e) return e;
+  return entity_create(db, id, len, as_hash(&db->hkey, id, len));
+}
+
+as_err as__index_frame(as_db *db, as_frame *f, bool recovering) {
+  const char *ent = frame_entity(f), *typ = frame_type(f);
+  as_entity *e = entity_get_or_create(db, ent, f->entity_len);
+  if (!e) return AS_ENOMEM;
+  if (recovering) {
+    if (f->version != e->wversion + 1 || f->timestamp_us < db->last_ts ||
+        as__id_find(db, f->id))
+      return AS_ECORRUPT;
+    e->wversion = f->version;
+    db->last_ts = f->timestamp_us;
+  }
+  as_etype *t = as__type_find(db, typ, f->type_len);
+  if (!t) t = type_create(db, typ, f->type_len, as_hash(&db->hkey, typ, f->type_len));
+  if (!t) return AS_ENOMEM;
+  as_err rc = as_posidx_set(&db->pos, f->position, f);
+  if (!rc) rc = as_plist_append(&e->list, f->position);
+  if (!rc) rc = as_plist_append(&t->list, f->position);
+  if (!rc) rc = as_swmap_insert(&db->ids, as_hash(&db->hkey, f->id, 16), f);
+  return rc;
+}
+
+/* --- Resolving one request -------------------------------------------- */
+
+static bool same_content(const as_frame *a, const as_frame *b) {
+  return a->body_len == b->body_len &&
+         (a->flags & AS_FF_METADATA) == (b->flags & AS_FF_METADATA) &&
+         memcmp(a->data, b->data, a->body_len - (AS_FRAME_HDR_SIZE - 8)) == 0;
+}
+
+static void fail_req(as_req *r, as_err code) { r->rc = code; }
+
+/* Running versions of the entities of one request (expected-version
+ * checks of several events of the same entity in one batch). */
+typedef struct run_ent {
+  const char *id;
+  uint32_t len;
+  uint64_t ver;
+} run_ent;
+
+static as_err check_versions(as_db *db, as_req *r) {
+  uint32_t cap = 16;
+  while (cap < r->n * 2) cap *= 2;
+  run_ent small[64];
+  run_ent *tab = cap <= 64 ? small : as_malloc(sizeof *tab * cap);
+  if (!tab) return as__error_set(&r->err, AS_ENOMEM, 0, "", "out of memory");
+  for (uint32_t i = 0; i < cap; i++) tab[i].id = NULL;
+  as_err rc = AS_OK;
+  unsigned char *p = r->frames;
+  for (uint32_t i = 0; i < r->n; i++) {
+    as_frame *f = (as_frame *)(void *)p;
+    p += frame_len(f);
+    const char *ent = frame_entity(f);
+    uint64_t h = as_hash(&db->hkey, ent, f->entity_len);
+    uint32_t j = (uint32_t)h & (cap - 1);
+    while (tab[j].id && !(tab[j].len == f->entity_len &&
+                          memcmp(tab[j].id, ent, f->entity_len) == 0))
+      j = (j + 1) & (cap - 1);
+    if (!tab[j].id) {
+      as_entity *e = as__entity_find(db, ent, f->entity_len);
+      tab[j].id = ent;
+      tab[j].len = f->entity_len;
+      tab[j].ver = e ? e->wversion : 0;
+    }
+    uint64_t cur = tab[j].ver, want = r->ev[i].expected;
+    bool ok = want == AS_EXPECT_ANY || (want == AS_EXPECT_EXISTS && cur > 0) ||
+              (want != AS_EXPECT_EXISTS && want == cur);
+    if (!ok) {
+      if (want == AS_EXPECT_EXISTS)
+        rc = as__error_set(&r->err, AS_ECONFLICT, i, "expected_version",
+                           "entity '%s' was expected to exist but has no "
+                           "events",
+                           ent);
+      else
+        rc = as__error_set(&r->err, AS_ECONFLICT, i, "expected_version",
+                           "entity '%s' is at version %" PRIu64
+                           ", expected %" PRIu64,
+                           ent, cur, want);
+      r->err.expected_version = want;
+      r->err.actual_version = cur;
+      break;
+    }
+    tab[j].ver = cur + 1;
+  }
+  if (tab != small) as_free(tab);
+  return rc;
+}
+
+/* Returns AS_OK with r->assigned set if the request's events were assigned
+ * positions; AS_OK without it for an idempotent replay; an error if the
+ * request was rejected.  Sets db->failed if the store must stop. */
+static void resolve_request(as_db *db, as_req *r, size_t *cyc_bytes) {
+  unsigned char *p = r->frames;
+  uint32_t dups = 0;
+  bool checks = false;
+  for (uint32_t i = 0; i < r->n; i++) {
+    as_frame *f = (as_frame *)(void *)p;
+    p += frame_len(f);
+    if (r->ev[i].expected != AS_EXPECT_ANY) checks = true;
+    if (!r->ev[i].client_id) continue;
+    as_frame *old = as__id_find(db, f->id);
+    if (!old) continue;
+    if (!same_content(old, f)) {
+      char ids[37];
+      as_uuid_format(f->id, ids);
+      as__error_set(&r->err, AS_EIDCONFLICT, i, "id",
+                    "event id %s is already stored (position %" PRIu64
+                    ") with different content",
+                    ids, old->position);
+      fail_req(r, AS_EIDCONFLICT);
+      return;
+    }
+    dups++;
+    r->res[i].position = old->position;
+    r->res[i].version = old->version;
+    r->res[i].timestamp_us = old->timestamp_us;
+    memcpy(r->res[i].id, old->id, 16);
+    r->res[i].duplicate = true;
+  }
+  if (dups == r->n) return; /* an idempotent retry of a stored batch */
+  if (dups) {
+    as__error_set(&r->err, AS_EIDCONFLICT, 0, "id",
+                  "the batch mixes %u already stored event ids with new "
+                  "events",
+                  dups);
+    fail_req(r, AS_EIDCONFLICT);
+    return;
+  }
+  if (checks) {
+    as_err rc = check_versions(db, r);
+    if (rc) {
+      fail_req(r, rc);
+      return;
+    }
+  }
+
+  p = r->frames;
+  for (uint32_t i = 0; i < r->n; i++) {
+    as_frame *f = (as_frame *)(void *)p;
+    size_t len = frame_len(f);
+    p += len;
+    as_frame *rec = as_arena_alloc(&db->arena, len);
+    as_entity *e = rec ? entity_get_or_create(db, frame_entity(f), f->entity_len)
+                       : NULL;
+    if (!e) {
+      db->failed = AS_ENOMEM;
+      as__log(&db->log, AS_LOG_ERROR,
+              "writer: out of memory in the middle of a commit; the store is "
+              "now read-only");
+      return;
+    }
+    memcpy(rec, f, len);
+    rec->position = db->next_pos++;
+    rec->version = ++e->wversion;
+    int64_t ts = as_time_now_us();
+    if (ts < db->last_ts) ts = db->last_ts;
+    db->last_ts = ts;
+    rec->timestamp_us = ts;
+    if (!r->ev[i].client_id) {
+      do as_uuid_v7(&db->rng, ts, rec->id);
+      while (as__id_find(db, rec->id));
+    }
+    if (i + 1 == r->n) rec->flags |= AS_FF_BATCH_END;
+    r->assigned = true;
+    as_err rc = as__index_frame(db, rec, false);
+    if (rc) {
+      db->failed = rc;
+      as__log(&db->log, AS_LOG_ERROR,
+              "writer: cannot index position %" PRIu64
+              ": %s; the store is now read-only",
+              rec->position, as_strerror(rc));
+      return;
+    }
+    *cyc_bytes += len;
+    r->res[i].position = rec->position;
+    r->res[i].version = rec->version;
+    r->res[i].timestamp_us = ts;
+    memcpy(r->res[i].id, rec->id, 16);
+    r->res[i].duplicate = false;
+  }
+}
+
+/* --- A commit cycle ----------------------------------------------------- */
+
+static as_err write_frames(as_db *db, uint64_t first, uint64_t last,
+                           size_t bytes) {
+  as_err rc = as_wal_prepare(&db->wal, first, bytes);
+  if (rc) return rc;
+  uint64_t gen = db->wal.gen;
+  bool wf = db->wal.window_first;
+  int n = 0;
+  size_t chunk = 0;
+  for (uint64_t pos = first; pos <= last; pos++) {
+    as_frame *f = as__frame_at(db, pos);
+    size_t len = frame_len(f);
+    f->gen = gen;
+    if (pos == first && wf) f->flags |= AS_FF_WINDOW_FIRST;
+    as_frame_seal(f);
+    if (n && (char *)db->iov[n - 1].iov_base + db->iov[n - 1].iov_len ==
+                 (char *)f) {
+      db->iov[n - 1].iov_len += len;
+    } else {
+      if (n == MAX_IOV) {
+        rc = as_wal_write(&db->wal, db->iov, n, chunk);
+        if (rc) return rc;
+        n = 0;
+        chunk = 0;
+      }
+      db->iov[n].iov_base = f;
+      db->iov[n].iov_len = len;
+      n++;
+    }
+    chunk += len;
+  }
+  if (n) rc = as_wal_write(&db->wal, db->iov, n, chunk);
+  if (!rc && db->opt.durability == AS_DURABILITY_SYNC) rc = as_wal_sync(&db->wal);
+  return rc;
+}
+
+static void complete(as_req *r) {
+  if (r->waiter) {
+    atomic_store_explicit(&r->state, AS_REQ_DONE, memory_order_release);
+    futex_wake(&r->state);
+    return;
+  }
+  if (r->cb)
+    r->cb(r->cb_arg, r->rc, r->rc ? NULL : r->res, r->n,
+          r->rc ? &r->err : NULL);
+  as__req_free(r);
+}
+
+static void process_cycle(as_db *db, as_req *batch) {
+  uint64_t first = db->next_pos;
+  size_t bytes = 0;
+  bool force_sync = false;
+  uint64_t ok_requests = 0;
+  db->cyc_new_entities = db->cyc_new_types = 0;
+
+  for (as_req *r = batch; r; r = r->next) {
+    force_sync |= r->force_sync;
+    if (r->n == 0) continue;
+    if (db->failed) {
+      as__error_set(&r->err, AS_EREADONLY, 0, "",
+                    "the store is read-only after a storage failure (%s)",
+                    as_strerror(db->failed));
+      r->rc = AS_EREADONLY;
+      continue;
+    }
+    resolve_request(db, r, &bytes);
+  }
+  uint64_t last = db->next_pos - 1;
+  as_err wrc = db->failed;
+  if (!wrc && last >= first && db->has_wal) {
+    wrc = write_frames(db, first, last, bytes);
+    if (wrc) db->failed = wrc;
+  }
+  if (!wrc && force_sync && db->has_wal) {
+    wrc = as_wal_sync(&db->wal);
+    if (wrc) db->failed = wrc;
+  }
+  if (!wrc && last >= first) {
+    atomic_store_explicit(&db->committed, last, memory_order_release);
+    atomic_fetch_add_explicit(&db->n_entities, db->cyc_new_entities,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&db->n_types, db->cyc_new_types,
+                              memory_order_relaxed);
+    as__projmgr_notify(db);
+  }
+  for (as_req *r = batch; r;) {
+    as_req *next = r->next;
+    if (wrc && (r->assigned || r->force_sync)) {
+      as__error_set(&r->err, AS_EREADONLY, 0, "",
+                    "storage failure while committing (%s); the store is "
+                    "now read-only",
+                    as_strerror(wrc));
+      r->rc = AS_EREADONLY;
+    }
+    if (!r->rc && r->n) ok_requests++;
+    complete(r);
+    r = next;
+  }
+  if (ok_requests)
+    atomic_fetch_add_explicit(&db->appends_total, ok_requests,
+                              memory_order_relaxed);
+}
+
+/* --- The queue and the role -------------------------------------------- */
+
+static as_req *take_batch(as_db *db) {
+  as_req *head = db->qhead, *r = head, *prev = NULL;
+  size_t bytes = 0;
+  while (r && (bytes == 0 || bytes + r->frames_len <= CYCLE_BYTES)) {
+    bytes += r->frames_len;
+    prev = r;
+    r = r->next;
+    db->qlen--;
+  }
+  prev->next = NULL;
+  db->qhead = r;
+  if (!r) db->qtail = NULL;
+  return head;
+}
+
+/* Called with qmu held by the role holder that is about to release it. */
+static void release_role_locked(as_db *db) {
+  db->wal_dirty = db->has_wal && db->wal.dirty && !db->wal.failed;
+  db->leader = false;
+  if (db->qhead) {
+    if (db->qhead->waiter) {
+      uint32_t expect = AS_REQ_PENDING;
+      if (atomic_compare_exchange_strong(&db->qhead->state, &expect,
+                                         AS_REQ_LEAD))
+        futex_wake(&db->qhead->state);
+    } else {
+      pthread_cond_signal(&db->qcv);
+    }
+  } else if (db->wal_dirty || db->closing) {
+    pthread_cond_signal(&db->qcv);
+  }
+}
+
+/* Called with qmu held and the role free: runs one cycle as the leader. */
+static void lead_locked(as_db *db) {
+  db->leader = true;
+  as_req *batch = take_batch(db);
+  pthread_mutex_unlock(&db->qmu);
+  process_cycle(db, batch);
+  pthread_mutex_lock(&db->qmu);
+  release_role_locked(db);
+}
+
+static void enqueue_locked(as_db *db, as_req *r) {
+  r->next = NULL;
+  if (db->qtail)
+    db->qtail->next = r;
+  else
+    db->qhead = r;
+  db->qtail = r;
+  db->qlen++;
+}
+
+static as_err admit_locked(as_db *db, as_req *r) {
+  if (db->closing)
+    return as__error_set(&r->err, AS_ECLOSED, 0, "", "the store is closing");
+  if (db->qlen >= db->opt.max_queue_requests)
+    return as__error_set(&r->err, AS_EAGAIN, 0, "",
+                         "the append queue is full (%u requests)",
+                         db->opt.max_queue_requests);
+  return AS_OK;
+}
+
+as_err as__submit(as_db *db, as_req *r) {
+  pthread_mutex_lock(&db->qmu);
+  as_err rc = admit_locked(db, r);
+  if (!rc) {
+    enqueue_locked(db, r);
+    if (!db->leader) pthread_cond_signal(&db->qcv);
+  }
+  pthread_mutex_unlock(&db->qmu);
+  return rc;
+}
+
+as_err as__submit_wait(as_db *db, as_req *r) {
+  r->waiter = true;
+  bool spin = db->opt.durability != AS_DURABILITY_SYNC;
+  pthread_mutex_lock(&db->qmu);
+  as_err rc = admit_locked(db, r);
+  if (rc) {
+    pthread_mutex_unlock(&db->qmu);
+    return rc;
+  }
+  enqueue_locked(db, r);
+  for (;;) {
+    uint32_t st = atomic_load_explicit(&r->state, memory_order_acquire);
+    if (st == AS_REQ_DONE) break;
+    if (!db->leader) {
+      atomic_store_explicit(&r->state, AS_REQ_PENDING, memory_order_relaxed);
+      lead_locked(db);
+      continue;
+    }
+    if (st == AS_REQ_LEAD) {
+      uint32_t expect = AS_REQ_LEAD;
+      atomic_compare_exchange_strong(&r->state, &expect, AS_REQ_PENDING);
+      continue;
+    }
+    pthread_mutex_unlock(&db->qmu);
+    for (int i = 0; spin && i < 4000; i++) {
+      if (atomic_load_explicit(&r->state, memory_order_acquire) != AS_REQ_PENDING)
+        break;
+      __builtin_ia32_pause();
+    }
+    futex_wait(&r->state, AS_REQ_PENDING);
+    pthread_mutex_lock(&db->qmu);
+  }
+  pthread_mutex_unlock(&db->qmu);
+  return r->rc;
+}
+
+static void *writer_main(void *arg) {
+  as_db *db = arg;
+  uint64_t interval_us = (uint64_t)db->opt.sync_interval_ms * 1000;
+  pthread_mutex_lock(&db->qmu);
+  for (;;) {
+    if (db->qhead && !db->leader) {
+      lead_locked(db);
+      continue;
+    }
+    int64_t now = as_time_now_us();
+    bool interval = db->opt.durability == AS_DURABILITY_INTERVAL;
+    if (interval && db->wal_dirty && !db->leader &&
+        (db->closing || now - db->last_sync_us >= (int64_t)interval_us)) {
+      db->leader = true;
+      pthread_mutex_unlock(&db->qmu);
+      as_err rc = as_wal_sync(&db->wal);
+      if (rc && !db->failed) db->failed = rc;
+      pthread_mutex_lock(&db->qmu);
+      db->last_sync_us = as_time_now_us();
+      release_role_locked(db);
+      continue;
+    }
+    if (db->closing && !db->qhead && !db->leader) break;
+    if (interval && db->wal_dirty) {
+      int64_t due = db->last_sync_us + (int64_t)interval_us;
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      int64_t wait = due - now;
+      if (wait < 0) wait = 0;
+      int64_t ns = ts.tv_nsec + (wait % 1000000) * 1000;
+      ts.tv_sec += wait / 1000000 + ns / 1000000000;
+      ts.tv_nsec = ns % 1000000000;
+      pthread_cond_timedwait(&db->qcv, &db->qmu, &ts);
+    } else {
+      pthread_cond_wait(&db->qcv, &db->qmu);
+    }
+  }
+  pthread_mutex_unlock(&db->qmu);
+  return NULL;
+}
+
+as_err as__writer_start(as_db *db) {
+  db->iov = as_malloc(sizeof *db->iov * MAX_IOV);
+  if (!db->iov) return AS_ENOMEM;
+  db->iov_cap = MAX_IOV;
+  db->last_sync_us = as_time_now_us();
+  if (pthread_create(&db->writer, NULL, writer_main, db)) return AS_ENOMEM;
+  db->writer_started = true;
+  return AS_OK;
+}
+
+void as__writer_stop(as_db *db) {
+  if (db->writer_started) {
+    pthread_mutex_lock(&db->qmu);
+    db->closing = true;
+    pthread_cond_signal(&db->qcv);
+    pthread_mutex_unlock(&db->qmu);
+    pthread_join(db->writer, NULL);
+    db->writer_started = false;
+  }
+  as_free(db->iov);
+  db->iov = NULL;
+}

@@ -1,0 +1,35 @@
+/*
+ * as_posidx.c — two-level position index.
+ */
+#include "index/as_posidx.h"
+
+#include "core/as_alloc.h"
+
+#define TOP_SIZE ((size_t)1 << (32 - AS_POSIDX_BLOCK_BITS))
+#define BLOCK_SIZE ((size_t)1 << AS_POSIDX_BLOCK_BITS)
+
+as_err as_posidx_init(as_posidx *ix) {
+  ix->top = as_calloc(TOP_SIZE, sizeof *ix->top);
+  ix->blocks = 0;
+  return ix->top ? AS_OK : AS_ENOMEM;
+}
+
+void as_posidx_destroy(as_posidx *ix) {
+  if (!ix->top) return;
+  for (size_t i = 0; i < TOP_SIZE; i++) as_free(ix->top[i]);
+  as_free(ix->top);
+  ix->top = NULL;
+}
+
+as_err as_posidx_set(as_posidx *ix, uint64_t pos, void *rec) {
+  if (pos == 0 || pos >= AS_POSIDX_MAX) return AS_ELIMIT;
+  uint64_t i = pos - 1;
+  size_t b = (size_t)(i >> AS_POSIDX_BLOCK_BITS);
+  if (!ix->top[b]) {
+    ix->top[b] = as_calloc(BLOCK_SIZE, sizeof(void *));
+    if (!ix->top[b]) return AS_ENOMEM;
+    ix->blocks++;
+  }
+  ix->top[b][i & (BLOCK_SIZE - 1)] = rec;
+  return AS_OK;
+}

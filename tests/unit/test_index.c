@@ -1,0 +1,209 @@
+/* test_index.c — arena, position index, position lists, single-writer maps,
+ * RCU, the byte-string map and the shallow merge. */
+#include <pthread.h>
+
+#include "as_test.h"
+#include "core/as_hash.h"
+#include "core/as_map.h"
+#include "core/as_rcu.h"
+#include "engine/as_merge.h"
+#include "index/as_arena.h"
+#include "index/as_plist.h"
+#include "index/as_posidx.h"
+#include "index/as_swmap.h"
+
+AS_TEST(arena_allocations_are_aligned_and_stable) {
+  as_arena a;
+  as_arena_init(&a, 1024);
+  char *prev = NULL;
+  for (int i = 0; i < 1000; i++) {
+    char *p = as_arena_alloc(&a, (size_t)(i % 37) + 1);
+    REQUIRE(p);
+    CHECK(((uintptr_t)p & 7) == 0);
+    memset(p, 0xab, (size_t)(i % 37) + 1);
+    prev = p;
+  }
+  char *big = as_arena_alloc(&a, 5000);
+  REQUIRE(big);
+  memset(big, 1, 5000);
+  CHECK(prev != NULL);
+  void *adopt = as_malloc(100);
+  CHECK_OK(as_arena_adopt(&a, adopt, 100));
+  as_arena_destroy(&a);
+}
+
+AS_TEST(posidx_maps_positions) {
+  as_posidx ix;
+  REQUIRE(as_posidx_init(&ix) == AS_OK);
+  static int vals[3];
+  CHECK_OK(as_posidx_set(&ix, 1, &vals[0]));
+  CHECK_OK(as_posidx_set(&ix, 65536, &vals[1]));
+  CHECK_OK(as_posidx_set(&ix, 65537, &vals[2]));
+  CHECK(as_posidx_get(&ix, 1) == &vals[0]);
+  CHECK(as_posidx_get(&ix, 65536) == &vals[1]);
+  CHECK(as_posidx_get(&ix, 65537) == &vals[2]);
+  CHECK_EQ_INT(as_posidx_set(&ix, 0, NULL), AS_ELIMIT);
+  CHECK_EQ_INT(as_posidx_set(&ix, AS_POSIDX_MAX, NULL), AS_ELIMIT);
+  as_posidx_destroy(&ix);
+}
+
+AS_TEST(plist_appends_seeks_and_searches) {
+  as_plist l;
+  as_plist_init(&l);
+  for (uint64_t i = 0; i < 100000; i++) CHECK_OK(as_plist_append(&l, i * 3 + 5));
+  uint64_t n = as_plist_count(&l);
+  CHECK_EQ_INT(n, 100000);
+  as_plist_cur c;
+  as_plist_seek(&c, &l, 0);
+  for (uint64_t i = 0; i < n; i++) {
+    if (as_plist_cur_get(&c) != i * 3 + 5) {
+      CHECK(0);
+      break;
+    }
+    if (i + 1 < n) as_plist_cur_next(&c);
+  }
+  for (uint64_t i = n; i-- > 0;) {
+    if (as_plist_cur_get(&c) != i * 3 + 5) {
+      CHECK(0);
+      break;
+    }
+    as_plist_cur_prev(&c);
+  }
+  uint64_t probes[] = {0, 5, 6, 7, 8, 11, 1000, 299999, 300002, 300003, 400000};
+  for (size_t k = 0; k < sizeof probes / sizeof *probes; k++) {
+    uint64_t want = 0;
+    while (want < n && want * 3 + 5 < probes[k]) want++;
+    CHECK_EQ_INT(as_plist_lower_bound(&l, n, probes[k]), want);
+  }
+  CHECK_EQ_INT(as_plist_lower_bound(&l, 1, 100), 1);
+  as_plist_seek(&c, &l, 77777);
+  CHECK_EQ_INT(as_plist_cur_get(&c), 77777 * 3 + 5);
+  CHECK(as_plist_bytes(&l) >= 8 * (100000 - 2));
+  as_plist_destroy(&l);
+}
+
+typedef struct obj {
+  uint64_t h;
+  int key;
+} obj;
+
+static uint64_t obj_hash(const void *o, const void *ctx) {
+  return ((const obj *)o)->h;
+}
+static bool obj_eq(const void *o, const void *k) {
+  return ((const obj *)o)->key == *(const int *)k;
+}
+
+typedef struct reader_arg {
+  as_swmap *m;
+  obj *objs;
+  _Atomic int *inserted;
+  _Atomic int stop;
+  int misses;
+} reader_arg;
+
+static void *swmap_reader(void *p) {
+  reader_arg *a = p;
+  while (!atomic_load(&a->stop)) {
+    int n = atomic_load(a->inserted);
+    for (int i = 0; i < n; i += 7) {
+      if (as_swmap_find(a->m, a->objs[i].h, obj_eq, &a->objs[i].key) != &a->objs[i])
+        a->misses++;
+    }
+  }
+  return NULL;
+}
+
+AS_TEST(threads_swmap_readers_during_growth) {
+  as_rcu rcu;
+  as_rcu_init(&rcu);
+  as_swmap m;
+  REQUIRE(as_swmap_init(&m, &rcu, obj_hash, NULL, 4) == AS_OK);
+  enum { N = 50000 };
+  obj *objs = as_malloc(sizeof *objs * N);
+  as_hash_key hk = {1, 2};
+  for (int i = 0; i < N; i++) {
+    objs[i].key = i;
+    objs[i].h = as_hash(&hk, &i, sizeof i);
+  }
+  _Atomic int inserted = 0;
+  reader_arg ra = {&m, objs, &inserted, 0, 0};
+  pthread_t th;
+  pthread_create(&th, NULL, swmap_reader, &ra);
+  for (int i = 0; i < N; i++) {
+    CHECK_OK(as_swmap_insert(&m, objs[i].h, &objs[i]));
+    atomic_store(&inserted, i + 1);
+  }
+  atomic_store(&ra.stop, 1);
+  pthread_join(th, NULL);
+  CHECK_EQ_INT(ra.misses, 0);
+  int absent = N + 5;
+  CHECK(as_swmap_find(&m, as_hash(&hk, &absent, sizeof absent), obj_eq, &absent) == NULL);
+  as_swmap_destroy(&m);
+  as_free(objs);
+}
+
+AS_TEST(map_put_get_delete) {
+  as_map m;
+  as_map_init(&m);
+  char k[32];
+  for (int i = 0; i < 1000; i++) {
+    int n = snprintf(k, sizeof k, "key-%d", i);
+    CHECK_OK(as_map_put(&m, k, (size_t)n, (void *)(uintptr_t)(i + 1), NULL));
+  }
+  CHECK_EQ_INT(as_map_count(&m), 1000);
+  for (int i = 0; i < 1000; i += 2) {
+    int n = snprintf(k, sizeof k, "key-%d", i);
+    CHECK(as_map_del(&m, k, (size_t)n) == (void *)(uintptr_t)(i + 1));
+  }
+  for (int i = 0; i < 1000; i++) {
+    int n = snprintf(k, sizeof k, "key-%d", i);
+    void *v = as_map_get(&m, k, (size_t)n);
+    CHECK(v == ((i % 2) ? (void *)(uintptr_t)(i + 1) : NULL));
+  }
+  void *old;
+  CHECK_OK(as_map_put(&m, "key-1", 5, (void *)7, &old));
+  CHECK(old == (void *)2);
+  size_t it = 0, seen = 0;
+  while (as_map_next(&m, &it)) seen++;
+  CHECK_EQ_INT(seen, 500);
+  as_map_destroy(&m, NULL);
+}
+
+static char *emit(as_merge *m) {
+  as_buf b;
+  as_buf_init(&b, 0);
+  as_merge_emit(m, &b);
+  return as_buf_detach(&b, NULL);
+}
+
+AS_TEST(merge_overwrites_keys_in_first_seen_order) {
+  as_merge m;
+  as_merge_init(&m);
+  const char *docs[] = {"{\"a\":1,\"b\":{\"x\":1}}", "{\"b\":[2],\"c\":null}",
+                        "{\"\\u0061\":\"A\"}"};
+  for (int i = 0; i < 3; i++)
+    CHECK_OK(as_merge_object(&m, as_json_root(docs[i], strlen(docs[i]))));
+  char *s = emit(&m);
+  CHECK_EQ_STR(s, "{\"a\":\"A\",\"b\":[2],\"c\":null}");
+  as_free(s);
+  as_merge_destroy(&m);
+  /* many keys: the index path */
+  as_merge_init(&m);
+  char big[4096];
+  size_t o = 0;
+  big[o++] = '{';
+  for (int i = 0; i < 100; i++) o += (size_t)snprintf(big + o, sizeof big - o, "%s\"k%d\":%d", i ? "," : "", i, i);
+  big[o++] = '}';
+  CHECK_OK(as_merge_object(&m, as_json_root(big, o)));
+  const char *upd = "{\"k50\":\"x\",\"k99\":\"y\",\"new\":1}";
+  CHECK_OK(as_merge_object(&m, as_json_root(upd, strlen(upd))));
+  CHECK_EQ_INT(m.n, 101);
+  s = emit(&m);
+  CHECK(strstr(s, "\"k50\":\"x\"") != NULL);
+  CHECK(strstr(s, "\"k99\":\"y\",\"new\":1}") != NULL);
+  as_free(s);
+  as_merge_destroy(&m);
+}
+
+AS_TEST_MAIN()
