@@ -90,7 +90,7 @@ typedef struct as_projmgr {
   pthread_mutex_t mu;
   pthread_cond_t work_cv;     /* wakes the worker */
   pthread_cond_t progress_cv; /* wakes readers waiting for catch-up */
-  as_proj *list;              /* guarded by mu; append-only */
+  as_proj *list;              /* head set under mu; append-only list */
   _Atomic int sleeping;
   int waiters;
   bool stop;

@@ -23,7 +23,8 @@
 #define APPLY_CHUNK 4096
 
 struct as_proj {
-  struct as_proj *next;
+  _Atomic(struct as_proj *) next; /* written under mu; the worker reads it
+                                     without mu, hence atomic */
   as_projection_ops ops;
   char *name;
   pthread_mutex_t mu;
@@ -32,7 +33,7 @@ struct as_proj {
 };
 
 static as_proj *find_locked(as_projmgr *m, const char *name) {
-  for (as_proj *p = m->list; p; p = p->next)
+  for (as_proj *p = m->list; p; p = atomic_load(&p->next))
     if (strcmp(p->name, name) == 0) return p;
   return NULL;
 }
@@ -45,7 +46,7 @@ static as_proj *find(as_db *db, const char *name) {
 }
 
 static bool all_caught_up(as_db *db, uint64_t committed) {
-  for (as_proj *p = db->proj.list; p; p = p->next)
+  for (as_proj *p = db->proj.list; p; p = atomic_load(&p->next))
     if (atomic_load(&p->applied) < committed) return false;
   return true;
 }
@@ -94,7 +95,8 @@ static void *worker_main(void *arg) {
     }
     as_proj *list = m->list;
     pthread_mutex_unlock(&m->mu);
-    for (as_proj *p = list; p; p = p->next) apply_some(db, p, committed);
+    for (as_proj *p = list; p; p = atomic_load_explicit(&p->next, memory_order_acquire))
+      apply_some(db, p, committed);
     pthread_mutex_lock(&m->mu);
     if (m->waiters) pthread_cond_broadcast(&m->progress_cv);
   }
@@ -131,7 +133,7 @@ void as__projmgr_stop(as_db *db) {
   pthread_join(m->thread, NULL);
   m->started = false;
   for (as_proj *p = m->list; p;) {
-    as_proj *n = p->next;
+    as_proj *n = atomic_load(&p->next);
     if (p->ops.destroy) p->ops.destroy(p->ops.ctx);
     pthread_mutex_destroy(&p->mu);
     as_free(p->name);
@@ -167,9 +169,13 @@ as_err as_projection_register(as_db *db, const as_projection_ops *ops) {
     as_free(p);
     return AS_EEXIST;
   }
-  as_proj **tail = &m->list;
-  while (*tail) tail = &(*tail)->next;
-  *tail = p;
+  if (!m->list) {
+    m->list = p;
+  } else {
+    as_proj *last = m->list;
+    while (atomic_load(&last->next)) last = atomic_load(&last->next);
+    atomic_store_explicit(&last->next, p, memory_order_release);
+  }
   pthread_cond_signal(&m->work_cv);
   pthread_mutex_unlock(&m->mu);
   return AS_OK;

@@ -234,7 +234,7 @@ as_err as_wal_recover(const as_io *io, const char *dir, const as_logger *log,
     goto out;
   }
   if (segs.rc) AS_FAIL(as__error_set(err, segs.rc, 0, "", "out of memory"));
-  qsort(segs.v, segs.n, sizeof *segs.v, cmp_seg);
+  if (segs.n > 1) qsort(segs.v, segs.n, sizeof *segs.v, cmp_seg);
 
   uint64_t next = expected_first;
   for (size_t i = 0; i < segs.n; i++) {

@@ -1,0 +1,11 @@
+# Crash tests: tests/crash/test_*.c linked with the simulated file system.
+file(GLOB AS_CRASH_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/crash/test_*.c)
+foreach(src ${AS_CRASH_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(crash_${name} ${src} ${CMAKE_SOURCE_DIR}/tests/crash/sim_io.c)
+  set_target_properties(crash_${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  target_include_directories(crash_${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/unit ${CMAKE_SOURCE_DIR}/tests/crash)
+  target_link_libraries(crash_${name} PRIVATE allsource)
+  add_test(NAME crash/${name} COMMAND crash_${name})
+  set_tests_properties(crash/${name} PROPERTIES TIMEOUT 1200 LABELS "crash;threads")
+endforeach()
