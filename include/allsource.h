@@ -153,6 +153,13 @@ typedef struct as_options {
   uint64_t max_batch_bytes;    /* default AS_DEFAULT_MAX_BATCH_BYTES */
   uint32_t max_queue_requests; /* pending append requests before AS_EAGAIN,
                                   default 65536 */
+  uint32_t snapshot_every_events;  /* automatic snapshot after this many
+                                      events of an entity (default 100,
+                                      0 = off) */
+  uint32_t snapshot_every_seconds; /* ... or when this much event time has
+                                      passed since the last one (default
+                                      3600, 0 = off) */
+  uint32_t snapshot_max_per_entity; /* newest snapshots kept (default 10) */
   const struct as_io *io;    /* NULL = the POSIX file system */
   as_log_fn log_fn;          /* NULL = stderr */
   void *log_ctx;
@@ -362,6 +369,55 @@ typedef struct as_state_info {
 AS_API as_err as_entity_state(as_db *db, const char *entity_id, size_t len,
                               int64_t as_of_us, char **json, size_t *json_len,
                               as_state_info *info);
+
+/* ------------------------------------------------------------------------ */
+/* Snapshots                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* A snapshot is an entity's state (as_entity_state) at one of its events.
+ * State reconstruction starts from the newest snapshot at or before the
+ * requested time and merges only the events after it; the answer is the
+ * same as without snapshots.  Snapshots are created on request or
+ * automatically (see as_options) in the background. */
+
+typedef enum as_snapshot_kind {
+  AS_SNAPSHOT_MANUAL = 0,
+  AS_SNAPSHOT_AUTOMATIC = 1,
+  AS_SNAPSHOT_ONDEMAND = 2
+} as_snapshot_kind;
+
+/** "manual", "automatic", "ondemand". */
+AS_API const char *as_snapshot_kind_name(as_snapshot_kind k);
+
+typedef struct as_snapshot_info {
+  uint8_t id[16];
+  uint64_t event_count; /* = the entity version it covers */
+  uint64_t position;    /* position of the last event included */
+  int64_t as_of_us;     /* timestamp of the last event included */
+  int64_t created_us;   /* wall clock at creation */
+  uint64_t size_bytes;  /* bytes of the state's JSON text */
+  as_snapshot_kind kind;
+} as_snapshot_info;
+
+/** Creates a snapshot of the entity's state over all its committed events.
+ *  AS_ENOTFOUND if it has none.  `out` may be NULL. */
+AS_API as_err as_snapshot_create(as_db *db, const char *entity_id, size_t len,
+                                 as_snapshot_kind kind, as_snapshot_info *out);
+
+/** The newest snapshot of an entity; *state_json (may be NULL) receives its
+ *  state (caller frees with as_free()).  AS_ENOTFOUND if none. */
+AS_API as_err as_snapshot_latest(as_db *db, const char *entity_id, size_t len,
+                                 as_snapshot_info *out, char **state_json,
+                                 size_t *state_len);
+
+/** Called once per snapshot, newest first within an entity.  `entity_id`
+ *  and `info` are borrowed for the call.  Return non-zero to stop. */
+typedef int (*as_snapshot_cb)(void *arg, const char *entity_id, size_t len,
+                              const as_snapshot_info *info);
+
+/** Lists the snapshots of one entity (entity_id non-NULL) or of all. */
+AS_API as_err as_snapshot_list(as_db *db, const char *entity_id, size_t len,
+                               as_snapshot_cb cb, void *arg);
 
 /* ------------------------------------------------------------------------ */
 /* Projections                                                              */

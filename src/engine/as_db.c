@@ -22,6 +22,9 @@ void as_options_init(as_options *o) {
   o->max_batch_events = AS_DEFAULT_MAX_BATCH_EVENTS;
   o->max_batch_bytes = AS_DEFAULT_MAX_BATCH_BYTES;
   o->max_queue_requests = 65536;
+  o->snapshot_every_events = 100;
+  o->snapshot_every_seconds = 3600;
+  o->snapshot_max_per_entity = 10;
   o->log_level = AS_LOG_INFO;
 }
 
@@ -150,6 +153,7 @@ static char *path_join(const char *a, const char *b) {
 }
 
 static void db_free(as_db *db) {
+  if (db->snaps_ready) as__snapstore_destroy(db);
   if (db->entities.tab) as_swmap_foreach(&db->entities, free_entity, NULL);
   if (db->types.tab) as_swmap_foreach(&db->types, free_type, NULL);
   as_swmap_destroy(&db->entities);
@@ -265,8 +269,11 @@ as_err as_db_open(const char *dir, const as_options *opt, as_db **out,
   atomic_store(&db->n_types, db->types.count);
   db->cyc_new_entities = db->cyc_new_types = 0;
 
+  as__snapstore_init(db);
+  db->snaps_ready = true;
   AS_CHECK(as__projmgr_start(db));
   AS_CHECK(as__builtin_projections_register(db));
+  AS_CHECK(as__snapshots_auto_register(db));
   AS_CHECK(as__writer_start(db));
   if (db->has_wal)
     as__log(&db->log, AS_LOG_INFO,

@@ -33,6 +33,7 @@
 #include "allsource.h"
 #include "core/as_hash.h"
 #include "core/as_log.h"
+#include "core/as_map.h"
 #include "core/as_rand.h"
 #include "core/as_rcu.h"
 #include "index/as_arena.h"
@@ -85,6 +86,22 @@ typedef struct as_req {
 } as_req;
 
 typedef struct as_proj as_proj;
+
+/* A snapshot: an entity's state at one of its events (immutable, shared by
+ * reference count). */
+typedef struct as_snap {
+  _Atomic uint32_t refs;
+  as_snapshot_info info;
+  uint32_t json_len;
+  char json[]; /* the state object, NUL-terminated */
+} as_snap;
+
+typedef struct as_snapstore {
+  pthread_mutex_t mu;
+  as_map by_entity; /* entity_id -> as_snapvec*, guarded by mu */
+  as_rand rng;      /* snapshot ids, guarded by mu */
+  uint64_t count, bytes;
+} as_snapstore;
 
 typedef struct as_projmgr {
   pthread_mutex_t mu;
@@ -140,6 +157,8 @@ struct as_db {
   bool writer_started;
 
   as_projmgr proj;
+  as_snapstore snaps;
+  bool snaps_ready;
   as_recovery_info recovery;
 };
 
@@ -169,6 +188,23 @@ static inline uint64_t as__committed(as_db *db) {
 static inline as_frame *as__frame_at(as_db *db, uint64_t pos) {
   return (as_frame *)as_posidx_get(&db->pos, pos);
 }
+
+/* as_snapshot.c */
+void as__snapstore_init(as_db *db);
+void as__snapstore_destroy(as_db *db);
+/** The newest snapshot of entity `id` at or before position `bound`, with a
+ *  reference the caller drops with as__snap_release(); NULL if none. */
+as_snap *as__snap_find(as_db *db, const char *id, size_t len, uint64_t bound);
+void as__snap_release(as_snap *s);
+/** Registers the automatic-snapshot projection if enabled in the options. */
+as_err as__snapshots_auto_register(as_db *db);
+
+/* as_state.c */
+/** State of entity `e` over its events at positions <= bound, starting from
+ *  a snapshot when use_snapshots.  *json: caller frees with as_free(). */
+as_err as__state_build(as_db *db, as_entity *e, uint64_t bound,
+                       bool use_snapshots, char **json, size_t *json_len,
+                       as_state_info *info);
 
 /* as_projection.c */
 as_err as__projmgr_start(as_db *db);

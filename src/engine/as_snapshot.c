@@ -1,0 +1,267 @@
+/*
+ * as_snapshot.c — entity snapshots: creation (on request, or automatically
+ * by the "$snapshots" projection in the background), lookup for state
+ * reconstruction, listing and pruning.
+ *
+ * Per entity, snapshots are kept in a vector sorted by position (oldest
+ * first) and pruned to the newest `snapshot_max_per_entity`.  Records are
+ * immutable and reference counted, so a reader that found one can use it
+ * after the lock is dropped even if it gets pruned meanwhile.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "core/as_alloc.h"
+#include "core/as_common.h"
+#include "core/as_uuid.h"
+#include "engine/as_db_int.h"
+
+typedef struct as_snapvec {
+  as_snap **v;
+  uint32_t n, cap;
+} as_snapvec;
+
+const char *as_snapshot_kind_name(as_snapshot_kind k) {
+  switch (k) {
+    case AS_SNAPSHOT_MANUAL: return "manual";
+    case AS_SNAPSHOT_AUTOMATIC: return "automatic";
+    case AS_SNAPSHOT_ONDEMAND: return "ondemand";
+  }
+  return "?";
+}
+
+void as__snap_release(as_snap *s) {
+  if (s && atomic_fetch_sub(&s->refs, 1) == 1) as_free(s);
+}
+
+static void vec_free(void *p) {
+  as_snapvec *v = p;
+  for (uint32_t i = 0; i < v->n; i++) as__snap_release(v->v[i]);
+  as_free(v->v);
+  as_free(v);
+}
+
+void as__snapstore_init(as_db *db) {
+  pthread_mutex_init(&db->snaps.mu, NULL);
+  as_map_init(&db->snaps.by_entity);
+  as_rand_seed(&db->snaps.rng);
+}
+
+void as__snapstore_destroy(as_db *db) {
+  as_map_destroy(&db->snaps.by_entity, vec_free);
+  pthread_mutex_destroy(&db->snaps.mu);
+}
+
+as_snap *as__snap_find(as_db *db, const char *id, size_t len, uint64_t bound) {
+  as_snapstore *st = &db->snaps;
+  as_snap *found = NULL;
+  pthread_mutex_lock(&st->mu);
+  as_snapvec *v = as_map_get(&st->by_entity, id, len);
+  for (uint32_t i = v ? v->n : 0; i-- > 0;) {
+    if (v->v[i]->info.position <= bound) {
+      found = v->v[i];
+      atomic_fetch_add(&found->refs, 1);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&st->mu);
+  return found;
+}
+
+/* Inserts s (taking the caller's reference) in position order and prunes
+ * the oldest beyond the limit. */
+static as_err store_add(as_db *db, const char *id, size_t len, as_snap *s) {
+  as_snapstore *st = &db->snaps;
+  as_err rc = AS_OK;
+  pthread_mutex_lock(&st->mu);
+  as_snapvec *v = as_map_get(&st->by_entity, id, len);
+  if (!v) {
+    v = as_calloc(1, sizeof *v);
+    if (!v || (rc = as_map_put(&st->by_entity, id, len, v, NULL))) {
+      as_free(v);
+      rc = rc ? rc : AS_ENOMEM;
+      goto out;
+    }
+  }
+  if (v->n == v->cap) {
+    uint32_t cap = v->cap ? v->cap * 2 : 4;
+    as_snap **nv = as_realloc(v->v, sizeof *nv * cap);
+    if (!nv) AS_FAIL(AS_ENOMEM);
+    v->v = nv;
+    v->cap = cap;
+  }
+  uint32_t at = v->n;
+  while (at > 0 && v->v[at - 1]->info.position > s->info.position) at--;
+  memmove(v->v + at + 1, v->v + at, sizeof *v->v * (v->n - at));
+  v->v[at] = s;
+  v->n++;
+  st->count++;
+  st->bytes += s->json_len;
+  uint32_t max = db->opt.snapshot_max_per_entity ? db->opt.snapshot_max_per_entity : 1;
+  while (v->n > max) {
+    as_snap *old = v->v[0];
+    st->count--;
+    st->bytes -= old->json_len;
+    memmove(v->v, v->v + 1, sizeof *v->v * (v->n - 1));
+    v->n--;
+    as__snap_release(old);
+  }
+  s = NULL;
+out:
+  pthread_mutex_unlock(&st->mu);
+  as__snap_release(s);
+  return rc;
+}
+
+/* Builds and stores a snapshot of entity e at position `bound`. */
+static as_err snapshot_at(as_db *db, as_entity *e, uint64_t bound,
+                          as_snapshot_kind kind, as_snapshot_info *out) {
+  char *json;
+  size_t jlen;
+  as_state_info si;
+  as_err rc = as__state_build(db, e, bound, true, &json, &jlen, &si);
+  if (rc) return rc;
+  as_snap *s = as_malloc(sizeof *s + jlen + 1);
+  if (!s) {
+    as_free(json);
+    return AS_ENOMEM;
+  }
+  atomic_init(&s->refs, 1);
+  memcpy(s->json, json, jlen + 1);
+  s->json_len = (uint32_t)jlen;
+  as_free(json);
+  memset(&s->info, 0, sizeof s->info);
+  s->info.event_count = si.event_count;
+  s->info.position = si.last_position;
+  s->info.as_of_us = si.last_updated_us;
+  s->info.created_us = as_time_now_us();
+  s->info.size_bytes = jlen;
+  s->info.kind = kind;
+  pthread_mutex_lock(&db->snaps.mu);
+  as_uuid_v7(&db->snaps.rng, s->info.created_us, s->info.id);
+  pthread_mutex_unlock(&db->snaps.mu);
+  if (out) *out = s->info;
+  return store_add(db, e->id, e->id_len, s);
+}
+
+as_err as_snapshot_create(as_db *db, const char *entity_id, size_t len,
+                          as_snapshot_kind kind, as_snapshot_info *out) {
+  as_entity *e = as__entity_find(db, entity_id, len);
+  if (!e) return AS_ENOTFOUND;
+  return snapshot_at(db, e, as__committed(db), kind, out);
+}
+
+as_err as_snapshot_latest(as_db *db, const char *entity_id, size_t len,
+                          as_snapshot_info *out, char **state_json,
+                          size_t *state_len) {
+  as_snap *s = as__snap_find(db, entity_id, len, UINT64_MAX);
+  if (!s) return AS_ENOTFOUND;
+  as_err rc = AS_OK;
+  if (out) *out = s->info;
+  if (state_json) {
+    *state_json = as_strndup(s->json, s->json_len);
+    if (!*state_json) rc = AS_ENOMEM;
+    if (state_len) *state_len = s->json_len;
+  }
+  as__snap_release(s);
+  return rc;
+}
+
+typedef struct list_item {
+  char *entity;
+  size_t len;
+  as_snapshot_info info;
+} list_item;
+
+as_err as_snapshot_list(as_db *db, const char *entity_id, size_t len,
+                        as_snapshot_cb cb, void *arg) {
+  as_snapstore *st = &db->snaps;
+  as_err rc = AS_OK;
+  list_item *items = NULL;
+  size_t n = 0, cap = 0;
+  pthread_mutex_lock(&st->mu);
+  size_t it = 0;
+  const as_map_slot *slot;
+  while ((slot = as_map_next(&st->by_entity, &it))) {
+    if (entity_id && (slot->key_len != len || memcmp(slot->key, entity_id, len)))
+      continue;
+    as_snapvec *v = slot->val;
+    for (uint32_t i = v->n; i-- > 0;) {
+      if (n == cap) {
+        cap = cap ? cap * 2 : 16;
+        list_item *ni = as_realloc(items, sizeof *ni * cap);
+        if (!ni) {
+          rc = AS_ENOMEM;
+          goto unlock;
+        }
+        items = ni;
+      }
+      items[n].entity = slot->key; /* valid while we hold a reference */
+      items[n].len = slot->key_len;
+      items[n].info = v->v[i]->info;
+      n++;
+    }
+  }
+  /* Copy entity names so the callback runs without the lock. */
+  for (size_t i = 0; i < n; i++) {
+    char *copy = as_strndup(items[i].entity, items[i].len);
+    if (!copy) {
+      for (size_t j = 0; j < i; j++) as_free(items[j].entity);
+      n = 0;
+      rc = AS_ENOMEM;
+      break;
+    }
+    items[i].entity = copy;
+  }
+unlock:
+  pthread_mutex_unlock(&st->mu);
+  size_t i = 0;
+  for (; i < n; i++)
+    if (cb(arg, items[i].entity, items[i].len, &items[i].info)) break;
+  for (size_t j = 0; j < n; j++) as_free(items[j].entity);
+  as_free(items);
+  return rc;
+}
+
+/* --- Automatic snapshots --------------------------------------------- */
+
+static as_err auto_apply(void *ctx, const as_event *ev) {
+  as_db *db = ctx;
+  uint32_t every = db->opt.snapshot_every_events;
+  uint64_t secs = db->opt.snapshot_every_seconds;
+  as_snapshot_info latest;
+  bool have = false;
+  pthread_mutex_lock(&db->snaps.mu);
+  as_snapvec *v = as_map_get(&db->snaps.by_entity, ev->entity_id, ev->entity_id_len);
+  if (v && v->n) {
+    latest = v->v[v->n - 1]->info;
+    have = true;
+  }
+  pthread_mutex_unlock(&db->snaps.mu);
+  bool due;
+  if (!have)
+    due = every && ev->version >= every;
+  else
+    due = ev->version > latest.event_count &&
+          ((every && ev->version - latest.event_count >= every) ||
+           (secs && ev->timestamp_us - latest.as_of_us >= (int64_t)secs * 1000000));
+  if (!due) return AS_OK;
+  as_entity *e = as__entity_find(db, ev->entity_id, ev->entity_id_len);
+  if (!e) return AS_ENOTFOUND;
+  return snapshot_at(db, e, ev->position, AS_SNAPSHOT_AUTOMATIC, NULL);
+}
+
+static as_err auto_get(void *ctx, const char *key, size_t key_len, char **json,
+                       size_t *json_len) {
+  return AS_ENOTFOUND;
+}
+
+static void auto_clear(void *ctx) {}
+
+as_err as__snapshots_auto_register(as_db *db) {
+  if (!db->opt.snapshot_every_events && !db->opt.snapshot_every_seconds)
+    return AS_OK;
+  as_projection_ops ops = {"$snapshots", db, auto_apply, auto_get, auto_clear,
+                           NULL};
+  return as_projection_register(db, &ops);
+}
