@@ -368,3 +368,37 @@ as_err as_db_sync(as_db *db) {
   as__req_free(r);
   return rc;
 }
+
+/* --- Memory accounting (benchmarks) ----------------------------------- */
+
+static int sum_entity(void *arg, void *obj) {
+  as_mem_report *m = arg;
+  as_entity *e = obj;
+  m->lists += as_plist_bytes(&e->list);
+  m->entities += sizeof *e + e->id_len + 1 + 16; /* + allocator header */
+  return 0;
+}
+
+static int sum_type(void *arg, void *obj) {
+  as_mem_report *m = arg;
+  as_etype *t = obj;
+  m->lists += as_plist_bytes(&t->list);
+  m->entities += sizeof *t + t->name_len + 1 + 16;
+  return 0;
+}
+
+void as__mem_report(as_db *db, as_mem_report *out) {
+  memset(out, 0, sizeof *out);
+  out->records = db->arena.used;
+  out->arena_reserved = db->arena.reserved;
+  out->posidx = db->pos.blocks * ((uint64_t)8 << AS_POSIDX_BLOCK_BITS) +
+                ((uint64_t)8 << (32 - AS_POSIDX_BLOCK_BITS));
+  as_swmap_foreach(&db->entities, sum_entity, out);
+  as_swmap_foreach(&db->types, sum_type, out);
+  out->maps = as_swmap_bytes(&db->entities) + as_swmap_bytes(&db->types) +
+              as_swmap_bytes(&db->ids);
+  pthread_mutex_lock(&db->snaps.mu);
+  out->snapshots = db->snaps.bytes;
+  pthread_mutex_unlock(&db->snaps.mu);
+  out->total = as__alloc_live_bytes();
+}

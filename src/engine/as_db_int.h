@@ -65,7 +65,15 @@ typedef struct as_req_ev {
   bool client_id;
 } as_req_ev;
 
-enum { AS_REQ_PENDING = 0, AS_REQ_DONE = 1, AS_REQ_LEAD = 2 };
+/* Request states (futex word): PENDING, DONE or LEAD (you may take the
+ * writer role), plus the SLEEPING bit a waiter sets before futex_wait so
+ * that wakers skip the system call when nobody sleeps. */
+enum {
+  AS_REQ_PENDING = 0,
+  AS_REQ_DONE = 1,
+  AS_REQ_LEAD = 2,
+  AS_REQ_SLEEPING = 4
+};
 
 /* One append call: a batch of prepared frames (one allocation). */
 typedef struct as_req {
@@ -109,6 +117,7 @@ typedef struct as_projmgr {
   pthread_cond_t progress_cv; /* wakes readers waiting for catch-up */
   as_proj *list;              /* head set under mu; append-only list */
   _Atomic int sleeping;
+  _Atomic int64_t last_notify_us;
   int waiters;
   bool stop;
   bool started;
@@ -205,6 +214,21 @@ as_err as__snapshots_auto_register(as_db *db);
 as_err as__state_build(as_db *db, as_entity *e, uint64_t bound,
                        bool use_snapshots, char **json, size_t *json_len,
                        as_state_info *info);
+
+/* Memory used by each part of the store (bytes; for benchmarks). */
+typedef struct as_mem_report {
+  uint64_t records;   /* event records (WAL frames) in the arena */
+  uint64_t arena_reserved;
+  uint64_t posidx;    /* position index blocks */
+  uint64_t lists;     /* entity and type position lists */
+  uint64_t maps;      /* entity, type and id hash tables */
+  uint64_t entities;  /* entity and type structs (including their ids) */
+  uint64_t snapshots; /* snapshot state bytes */
+  uint64_t total;     /* everything the engine allocated */
+} as_mem_report;
+
+/** Fills `out`; must not race with appends. */
+void as__mem_report(as_db *db, as_mem_report *out);
 
 /* as_projection.c */
 as_err as__projmgr_start(as_db *db);

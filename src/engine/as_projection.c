@@ -7,12 +7,16 @@
  * position committed when it was called, so readers still see their own
  * writes.  Each projection has a mutex that serializes apply/get/clear.
  *
- * Wake-up protocol (no lost wake-ups, no signal per commit while busy):
- * the worker sets `sleeping` under `mu`, re-checks for work, then waits; the
- * writer publishes `committed` and then reads `sleeping` (both seq_cst); if
- * set, it signals under `mu`.
+ * Wake-up protocol: the worker sets `sleeping` under `mu`, re-checks for
+ * work, then waits with a timeout; the writer publishes `committed`, then
+ * reads `sleeping` (both seq_cst) and, if set, signals under `mu` — at most
+ * once per NOTIFY_GAP_US, because under a stream of small commits a wake-up
+ * per commit would cost more than the commit.  The worker's timeout bounds
+ * the lag of a skipped signal.
  */
 #include <inttypes.h>
+#include <errno.h>
+#include <time.h>
 #include <string.h>
 
 #include "core/as_alloc.h"
@@ -21,6 +25,9 @@
 #include "engine/as_db_int.h"
 
 #define APPLY_CHUNK 4096
+#define NOTIFY_GAP_US 200       /* at most one wake-up per this interval */
+#define IDLE_WAIT_MIN_US 5000   /* the worker's poll when just idle */
+#define IDLE_WAIT_MAX_US 1000000
 
 struct as_proj {
   _Atomic(struct as_proj *) next; /* written under mu; the worker reads it
@@ -81,6 +88,7 @@ static bool apply_some(as_db *db, as_proj *p, uint64_t committed) {
 static void *worker_main(void *arg) {
   as_db *db = arg;
   as_projmgr *m = &db->proj;
+  int64_t idle_wait_us = IDLE_WAIT_MIN_US;
   pthread_mutex_lock(&m->mu);
   for (;;) {
     uint64_t committed = as__committed(db);
@@ -88,8 +96,20 @@ static void *worker_main(void *arg) {
       if (m->waiters) pthread_cond_broadcast(&m->progress_cv);
       if (m->stop) break;
       atomic_store(&m->sleeping, 1);
-      if (all_caught_up(db, as__committed(db)))
-        pthread_cond_wait(&m->work_cv, &m->mu);
+      if (all_caught_up(db, as__committed(db))) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + idle_wait_us * 1000;
+        ts.tv_sec += ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        bool timed_out =
+            pthread_cond_timedwait(&m->work_cv, &m->mu, &ts) == ETIMEDOUT;
+        /* Idle: back off (5 ms .. 1 s); busy: wake up often. */
+        if (timed_out && all_caught_up(db, as__committed(db)))
+          idle_wait_us = AS_MIN(idle_wait_us * 2, IDLE_WAIT_MAX_US);
+        else
+          idle_wait_us = IDLE_WAIT_MIN_US;
+      }
       atomic_store(&m->sleeping, 0);
       continue;
     }
@@ -104,12 +124,21 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+/* Called by the writer after publishing.  Waking the worker costs a system
+ * call (and a cross-CPU interrupt), so under a stream of small commits it
+ * is woken at most once per NOTIFY_GAP_US; its own timed wait bounds the lag
+ * otherwise, and readers that need it caught up wake it themselves. */
 void as__projmgr_notify(as_db *db) {
-  if (atomic_load(&db->proj.sleeping)) {
-    pthread_mutex_lock(&db->proj.mu);
-    pthread_cond_signal(&db->proj.work_cv);
-    pthread_mutex_unlock(&db->proj.mu);
-  }
+  as_projmgr *m = &db->proj;
+  if (!atomic_load(&m->sleeping)) return;
+  int64_t now = as_time_now_us();
+  if (now - atomic_load_explicit(&m->last_notify_us, memory_order_relaxed) <
+      NOTIFY_GAP_US)
+    return;
+  atomic_store_explicit(&m->last_notify_us, now, memory_order_relaxed);
+  pthread_mutex_lock(&m->mu);
+  pthread_cond_signal(&m->work_cv);
+  pthread_mutex_unlock(&m->mu);
 }
 
 as_err as__projmgr_start(as_db *db) {
@@ -118,6 +147,7 @@ as_err as__projmgr_start(as_db *db) {
   pthread_cond_init(&m->work_cv, NULL);
   pthread_cond_init(&m->progress_cv, NULL);
   atomic_init(&m->sleeping, 0);
+  atomic_init(&m->last_notify_us, 0);
   if (pthread_create(&m->thread, NULL, worker_main, db)) return AS_ENOMEM;
   m->started = true;
   return AS_OK;

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -322,8 +323,9 @@ static as_err write_frames(as_db *db, uint64_t first, uint64_t last,
 
 static void complete(as_req *r) {
   if (r->waiter) {
-    atomic_store_explicit(&r->state, AS_REQ_DONE, memory_order_release);
-    futex_wake(&r->state);
+    uint32_t old = atomic_exchange_explicit(&r->state, AS_REQ_DONE,
+                                            memory_order_acq_rel);
+    if (old & AS_REQ_SLEEPING) futex_wake(&r->state);
     return;
   }
   if (r->cb)
@@ -410,10 +412,14 @@ static void release_role_locked(as_db *db) {
   db->leader = false;
   if (db->qhead) {
     if (db->qhead->waiter) {
-      uint32_t expect = AS_REQ_PENDING;
-      if (atomic_compare_exchange_strong(&db->qhead->state, &expect,
-                                         AS_REQ_LEAD))
-        futex_wake(&db->qhead->state);
+      _Atomic uint32_t *st = &db->qhead->state;
+      uint32_t old = atomic_load(st);
+      while ((old & ~(uint32_t)AS_REQ_SLEEPING) == AS_REQ_PENDING &&
+             !atomic_compare_exchange_weak(st, &old, AS_REQ_LEAD)) {
+      }
+      if ((old & ~(uint32_t)AS_REQ_SLEEPING) == AS_REQ_PENDING &&
+          (old & AS_REQ_SLEEPING))
+        futex_wake(st);
     } else {
       pthread_cond_signal(&db->qcv);
     }
@@ -422,13 +428,20 @@ static void release_role_locked(as_db *db) {
   }
 }
 
-/* Called with qmu held and the role free: runs one cycle as the leader. */
+/* Called with qmu held and the role free: runs one cycle as the leader.
+ * Without fdatasync a cycle takes microseconds, so the leader also commits
+ * what queued up meanwhile (a few rounds) instead of handing the role to a
+ * thread that may not be running; with fdatasync it hands off after one
+ * cycle so no appender waits for more than one sync beyond its own. */
 static void lead_locked(as_db *db) {
   db->leader = true;
-  as_req *batch = take_batch(db);
-  pthread_mutex_unlock(&db->qmu);
-  process_cycle(db, batch);
-  pthread_mutex_lock(&db->qmu);
+  int rounds = db->opt.durability == AS_DURABILITY_SYNC ? 1 : 8;
+  do {
+    as_req *batch = take_batch(db);
+    pthread_mutex_unlock(&db->qmu);
+    process_cycle(db, batch);
+    pthread_mutex_lock(&db->qmu);
+  } while (--rounds > 0 && db->qhead);
   release_role_locked(db);
 }
 
@@ -487,12 +500,19 @@ as_err as__submit_wait(as_db *db, as_req *r) {
       continue;
     }
     pthread_mutex_unlock(&db->qmu);
-    for (int i = 0; spin && i < 4000; i++) {
+    /* Spin briefly when commits are fast (no fdatasync to wait for), then
+     * sleep; the waker calls futex_wake only if we announced sleeping. */
+    for (int i = 0; spin && i < 2000; i++) {
       if (atomic_load_explicit(&r->state, memory_order_acquire) != AS_REQ_PENDING)
         break;
-      __builtin_ia32_pause();
+      if ((i & 63) == 63) sched_yield(); else __builtin_ia32_pause();
     }
-    futex_wait(&r->state, AS_REQ_PENDING);
+    uint32_t expect = AS_REQ_PENDING;
+    if (atomic_compare_exchange_strong(&r->state, &expect,
+                                       AS_REQ_PENDING | AS_REQ_SLEEPING))
+      futex_wait(&r->state, AS_REQ_PENDING | AS_REQ_SLEEPING);
+    expect = AS_REQ_PENDING | AS_REQ_SLEEPING;
+    atomic_compare_exchange_strong(&r->state, &expect, AS_REQ_PENDING);
     pthread_mutex_lock(&db->qmu);
   }
   pthread_mutex_unlock(&db->qmu);

@@ -34,7 +34,7 @@ static const char *seg_path(const char *dir, int n, char *out, size_t cap) {
 }
 
 static int nsegs(const char *dir) {
-  char p[512];
+  char p[1024];
   int n = 0;
   while (seg_path(dir, n, p, sizeof p)[0]) n++;
   return n;
@@ -129,7 +129,7 @@ AS_TEST(clean_log_recovers_everything) {
 }
 
 AS_TEST(torn_last_frame_is_cut) {
-  char dir[256], p[512];
+  char dir[256], p[1024];
   setup(dir, sizeof dir, 10, 1, 0);
   seg_path(dir, 0, p, sizeof p);
   long offs[64], size;
@@ -153,7 +153,7 @@ AS_TEST(torn_last_frame_is_cut) {
 }
 
 AS_TEST(zero_filled_tail_is_cut) {
-  char dir[256], p[512];
+  char dir[256], p[1024];
   setup(dir, sizeof dir, 5, 1, 0);
   seg_path(dir, 0, p, sizeof p);
   struct stat st;
@@ -169,7 +169,7 @@ AS_TEST(zero_filled_tail_is_cut) {
 }
 
 AS_TEST(corruption_in_last_frame_is_a_torn_tail) {
-  char dir[256], p[512];
+  char dir[256], p[1024];
   setup(dir, sizeof dir, 10, 1, 0);
   seg_path(dir, 0, p, sizeof p);
   long offs[64], size;
@@ -183,7 +183,7 @@ AS_TEST(corruption_in_last_frame_is_a_torn_tail) {
 }
 
 AS_TEST(corruption_before_a_synced_window_refuses_to_open) {
-  char dir[256], p[512];
+  char dir[256], p[1024];
   setup(dir, sizeof dir, 10, 1, 0);
   seg_path(dir, 0, p, sizeof p);
   long offs[64], size;
@@ -203,7 +203,7 @@ AS_TEST(corruption_before_a_synced_window_refuses_to_open) {
 }
 
 AS_TEST(torn_batch_is_dropped_whole) {
-  char dir[256], p[512];
+  char dir[256], p[1024];
   setup(dir, sizeof dir, 12, 3, 0); /* 4 batches of 3 */
   seg_path(dir, 0, p, sizeof p);
   long offs[64], size;
@@ -221,7 +221,7 @@ AS_TEST(torn_batch_is_dropped_whole) {
 }
 
 AS_TEST(corruption_in_an_older_segment_refuses_to_open) {
-  char dir[256], p[512];
+  char dir[256], p[1024];
   setup(dir, sizeof dir, 60, 1, 4096);
   REQUIRE(nsegs(dir) >= 3);
   seg_path(dir, 0, p, sizeof p);
@@ -238,7 +238,7 @@ AS_TEST(corruption_in_an_older_segment_refuses_to_open) {
 }
 
 AS_TEST(missing_middle_segment_is_detected) {
-  char dir[256], p[512];
+  char dir[256], p[1024];
   setup(dir, sizeof dir, 60, 1, 4096);
   REQUIRE(nsegs(dir) >= 3);
   seg_path(dir, 1, p, sizeof p);
@@ -251,7 +251,7 @@ AS_TEST(missing_middle_segment_is_detected) {
 }
 
 AS_TEST(half_created_last_segment_is_removed) {
-  char dir[256], p[512];
+  char dir[256], p[1024];
   setup(dir, sizeof dir, 20, 1, 4096);
   int before = nsegs(dir);
   /* a new segment whose header never reached the disk */
@@ -270,7 +270,7 @@ AS_TEST(half_created_last_segment_is_removed) {
 }
 
 AS_TEST(unknown_segment_version_refuses_to_open) {
-  char dir[256], p[512];
+  char dir[256], p[1024];
   setup(dir, sizeof dir, 3, 1, 0);
   seg_path(dir, 0, p, sizeof p);
   unsigned char hdr[AS_WAL_HDR_SIZE];
