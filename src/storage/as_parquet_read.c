@@ -597,6 +597,11 @@ as_err as_pq_read_column(as_pq_reader *r, size_t rg, size_t col,
                          r->path, rg, name, c.ch->num_values, r->opt.max_chunk_values);
   size_t nrows = (size_t)c.ch->num_values;
   c.esize = elem_size(c.col);
+  if (nrows > r->opt.max_chunk_bytes / c.esize)
+    return as__error_set(err, AS_ELIMIT, (uint32_t)rg, name,
+                         "parquet '%s': row group %zu, column '%s': %zu values of %zu bytes exceed the "
+                         "chunk limit of %" PRIu64 " bytes",
+                         r->path, rg, name, nrows, c.esize, r->opt.max_chunk_bytes);
   c.cd = as_calloc(1, sizeof *c.cd);
   if (!c.cd) return as__error_set(err, AS_ENOMEM, 0, NULL, "parquet '%s': out of memory", r->path);
   c.cd->pub.type = c.col->type;
