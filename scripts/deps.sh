@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 build_pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
   libmicrohttpd-dev libwslay-dev libjansson-dev libzstd-dev
   liblz4-dev libpcre2-dev libcurl4-openssl-dev)
-test_pkgs=(python3 python3-pytest python3-requests python3-websocket nodejs npm)
+test_pkgs=(python3 python3-pytest python3-requests python3-websocket)
 bench_pkgs=(wrk redis-server redis-tools nats-server libnats-dev postgresql
   postgresql-contrib)
 
@@ -27,6 +27,11 @@ for arg in "$@"; do
 done
 
 missing=()
+# Node.js and npm (for the Parquet cross-checks) may come from Debian or be
+# preinstalled from elsewhere; only install Debian's if there is none.
+if [ $npm_needed -eq 1 ] && ! command -v npm >/dev/null; then
+  want+=(nodejs npm)
+fi
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
