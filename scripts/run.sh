@@ -7,4 +7,4 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/scripts/deps.sh" build
 cmake -S "$here" -B "$here/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$here/build" -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
-exec "$here/build/allsourced" "$@"
+exec "$here/build/allsourced" --data-dir ./data "$@"

@@ -1,0 +1,161 @@
+/*
+ * as_http_int.h — internals of the HTTP layer shared by as_http.c (the
+ * libmicrohttpd glue, routing, request bodies, responses) and the route
+ * files (as_route_*.c).  The HTTP layer holds no storage logic: every
+ * handler parses its input, calls the engine's public API and renders JSON.
+ *
+ * REQUEST LIFECYCLE (one as_hreq per HTTP request)
+ *
+ *   first call ---> route lookup, OPTIONS/404/405/413-by-length answered now
+ *        |
+ *   body calls ---> bytes appended to r->body (bounded by max_body)
+ *        |
+ *   final call ---> handler runs: it queues a response, or starts an
+ *        |          asynchronous append (connection suspended; the HTTP
+ *        |          thread is free again) ...
+ *   resumed call -> ... and the writer's completion callback resumes the
+ *                   connection; r->on_resume renders the response.
+ *   completed ----> MHD's completion notifier frees the request.
+ */
+#ifndef AS_HTTP_INT_H
+#define AS_HTTP_INT_H
+
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "allsource.h"
+#include "core/as_buf.h"
+#include "core/as_json.h"
+#include "core/as_log.h"
+#include "http/as_http.h"
+
+typedef struct as_hreq as_hreq;
+typedef void (*as_handler_fn)(as_hreq *r);
+
+enum {
+  AS_ROUTE_BODY = 1 /* the route takes a request body */
+};
+
+typedef struct as_route {
+  const char *method;
+  const char *pattern; /* segments; "{x}" one segment, "{x+}" one or more */
+  as_handler_fn fn;
+  unsigned flags;
+} as_route;
+
+struct as_server {
+  as_db *db;
+  struct MHD_Daemon *d;
+  as_server_config cfg;
+  as_logger log;
+  int64_t started_us;
+  _Atomic uint64_t requests_total;
+  _Atomic uint64_t responses_4xx, responses_5xx;
+  _Atomic uint64_t in_flight;
+};
+
+/* A scratch allocation owned by the request (freed with it). */
+typedef struct as_scratch {
+  struct as_scratch *next;
+  _Alignas(16) char data[];
+} as_scratch;
+
+struct as_hreq {
+  as_server *srv;
+  struct MHD_Connection *conn;
+  const char *method; /* borrowed from MHD for the request's life */
+  const as_route *route;
+  char *param;        /* decoded path parameter, NUL-terminated, or NULL */
+  size_t param_len;
+  as_buf body;
+  bool body_too_big;
+  bool responded;
+  bool awaiting;      /* suspended for an asynchronous append */
+  _Atomic int completed;
+  void (*on_resume)(as_hreq *r);
+  /* result of the asynchronous append */
+  as_err arc;
+  as_error aerr;
+  as_append_result *ares;
+  size_t nares;
+  as_scratch *scratch;
+};
+
+/* --- as_http.c ------------------------------------------------------- */
+
+/** Allocates n bytes freed with the request; NULL when out of memory. */
+void *as_hreq_alloc(as_hreq *r, size_t n);
+/** The query argument `name` (decoded by MHD), or NULL. */
+const char *as_hreq_arg(as_hreq *r, const char *name);
+/** A request header, or NULL. */
+const char *as_hreq_header(as_hreq *r, const char *name);
+/** True if the request's Content-Type is application/json or +json. */
+bool as_hreq_is_json(as_hreq *r);
+/** True if the request's Content-Type is application/x-ndjson. */
+bool as_hreq_is_ndjson(as_hreq *r);
+/** True if the client asked for NDJSON (Accept: application/x-ndjson). */
+bool as_hreq_wants_ndjson(as_hreq *r);
+
+/** Queues `b`'s content as the response (the buffer is taken over). */
+void as_hreq_respond(as_hreq *r, unsigned status, const char *content_type,
+                     as_buf *b);
+/** Queues a JSON error: {"error":"<kind>: <message>","code":"<code>"} plus
+ *  the extra members in `extra` (a JSON fragment starting with ',' or NULL). */
+void as_hreq_error(as_hreq *r, unsigned status, const char *code,
+                   const char *kind, const char *extra, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+/** Maps an engine error to an HTTP error response. */
+void as_hreq_engine_error(as_hreq *r, as_err rc, const as_error *err);
+
+/** Streams a response produced piece by piece: fill() appends to `out`
+ *  and returns true when the response is complete.  `state` is freed with
+ *  free_state() when MHD is done with it. */
+typedef bool (*as_stream_fill)(void *state, as_buf *out);
+void as_hreq_stream(as_hreq *r, unsigned status, const char *content_type,
+                    as_stream_fill fill, void *state,
+                    void (*free_state)(void *));
+
+/** Starts an asynchronous append; `done` renders the response once the
+ *  writer has committed (r->arc, r->aerr, r->ares hold the outcome). */
+void as_hreq_append(as_hreq *r, const as_event_in *ev, size_t n,
+                    void (*done)(as_hreq *r));
+
+/* --- as_http_json.c -------------------------------------------------- */
+
+/** Appends the event as the seed's Event JSON plus "position". */
+void as_json_put_event(as_buf *b, const as_event *ev);
+/** Appends "YYYY-MM-DDTHH:MM:SS.ffffffZ" with quotes. */
+void as_json_put_time(as_buf *b, int64_t t_us);
+/** Appends a quoted UUID. */
+void as_json_put_uuid(as_buf *b, const uint8_t id[16]);
+
+/** Parses one event object of an append body into `ev` (strings decoded
+ *  into request scratch).  On failure responds 400 and returns false. */
+bool as_http_parse_event(as_hreq *r, as_json_val obj, uint32_t index,
+                         as_event_in *ev);
+
+/** Decodes a JSON string value into request scratch. */
+const char *as_http_str(as_hreq *r, as_json_val v, size_t *len);
+
+/** Parses the common query parameters (entity_id, event_type, tenant_id,
+ *  since, until, as_of, from_position, limit, order) into q; *empty is
+ *  set for limit=0.  On failure responds 400 and returns false. */
+bool as_http_parse_query(as_hreq *r, as_query *q, bool *empty);
+
+/** Parses an optional RFC 3339 query parameter; responds 400 on failure. */
+bool as_http_time_arg(as_hreq *r, const char *name, int64_t *out, bool *present);
+
+/* --- routes ------------------------------------------------------------ */
+
+void as_route_health(as_hreq *r);
+void as_route_stats(as_hreq *r);
+void as_route_ingest(as_hreq *r);
+void as_route_ingest_batch(as_hreq *r);
+void as_route_query(as_hreq *r);
+void as_route_event_by_id(as_hreq *r);
+void as_route_entity_state(as_hreq *r);
+void as_route_entity_snapshot(as_hreq *r);
+
+#endif /* AS_HTTP_INT_H */
