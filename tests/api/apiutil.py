@@ -226,9 +226,9 @@ class Server:
         return self.post("/api/v1/events", json=ev, **kw)
 
     def ingest(self, entity_id="e-1", event_type="test.event", payload=None, **extra):
-        """POST one event; asserts 200 and returns the response JSON."""
-        ev = {"entity_id": entity_id, "event_type": event_type,
-              "payload": {} if payload is None else payload}
+        """POST one event; asserts 200 and returns the response JSON.  The
+        payload is sent as given (None is JSON null)."""
+        ev = {"entity_id": entity_id, "event_type": event_type, "payload": payload}
         ev.update(extra)
         r = self.post_event(ev)
         assert r.status_code == 200, (r.status_code, r.text)
