@@ -142,10 +142,35 @@ typedef void (*as_log_fn)(void *ctx, as_log_level level, const char *msg);
 
 struct as_io; /* the file I/O operations table, see src/io/as_io.h */
 
+/* Compaction of sealed Parquet files (seed-api-contract §5.5). */
+typedef enum as_compaction_strategy {
+  AS_COMPACT_SIZE_BASED = 0, /* merge runs of files below small_file_threshold */
+  AS_COMPACT_TIME_BASED = 1, /* merge runs of files older than 24 hours */
+  AS_COMPACT_FULL = 2        /* merge everything into target-sized files */
+} as_compaction_strategy;
+
+/** "sizebased", "timebased", "fullcompaction" (the seed's names). */
+AS_API const char *as_compaction_strategy_name(as_compaction_strategy s);
+
+typedef struct as_compaction_config {
+  uint32_t min_files_to_compact;        /* default 3 */
+  uint64_t target_file_size;            /* default 128 MiB */
+  uint64_t max_file_size;               /* default 256 MiB */
+  uint64_t small_file_threshold;        /* default 10 MiB */
+  uint32_t compaction_interval_seconds; /* default 3600 */
+  bool auto_compact;                    /* default true */
+  as_compaction_strategy strategy;      /* default size-based */
+} as_compaction_config;
+
 typedef struct as_options {
   as_durability durability;  /* default AS_DURABILITY_SYNC */
   uint32_t sync_interval_ms; /* AS_DURABILITY_INTERVAL period, default 10 */
   uint64_t segment_bytes;    /* WAL segment rotation size, default 64 MiB */
+  uint64_t segment_events;   /* ... or after this many events (0 = no limit,
+                                the default) */
+  bool seal;                 /* turn closed WAL segments into Parquet files
+                                (default true; needs durability != none) */
+  as_compaction_config compaction;
   uint32_t max_payload_bytes;  /* default AS_DEFAULT_MAX_PAYLOAD */
   uint32_t max_metadata_bytes; /* default AS_DEFAULT_MAX_METADATA */
   uint32_t max_json_depth;     /* default AS_DEFAULT_MAX_DEPTH */
@@ -210,6 +235,9 @@ typedef struct as_stats {
   uint64_t appends_total;     /* append requests committed since open */
   uint64_t syncs_total;       /* fdatasync calls since open */
   uint64_t recovered_events;
+  uint64_t parquet_files;     /* sealed Parquet files */
+  uint64_t parquet_bytes;
+  uint64_t sealed_position;   /* positions 1..this live in Parquet files */
   as_durability durability;
 } as_stats;
 
@@ -369,6 +397,41 @@ typedef struct as_state_info {
 AS_API as_err as_entity_state(as_db *db, const char *entity_id, size_t len,
                               int64_t as_of_us, char **json, size_t *json_len,
                               as_state_info *info);
+
+/* ------------------------------------------------------------------------ */
+/* Storage tier: sealing and compaction                                     */
+/* ------------------------------------------------------------------------ */
+
+/** Closes the current WAL segment and waits until every committed event is
+ *  sealed into Parquet files.  AS_EUNSUPPORTED without durable storage. */
+AS_API as_err as_db_seal(as_db *db);
+
+typedef struct as_compaction_result {
+  uint64_t files_compacted;
+  uint64_t bytes_before;
+  uint64_t bytes_after;
+  uint64_t events_compacted;
+  uint64_t duration_ms;
+} as_compaction_result;
+
+typedef struct as_compaction_stats {
+  uint64_t total_compactions;
+  uint64_t total_files_compacted;
+  uint64_t total_bytes_before;
+  uint64_t total_bytes_after;
+  uint64_t total_events_compacted;
+  uint64_t last_compaction_duration_ms;
+  uint64_t space_saved_bytes;
+} as_compaction_stats;
+
+/** Runs one compaction with the configured strategy now (merging runs of
+ *  adjacent files by position, atomically through the manifest).  When
+ *  nothing qualifies every field of *out is zero.  AS_EUNSUPPORTED without
+ *  durable storage. */
+AS_API as_err as_compact(as_db *db, as_compaction_result *out);
+
+AS_API void as_compaction_stats_get(as_db *db, as_compaction_stats *out,
+                                    as_compaction_config *config);
 
 /* ------------------------------------------------------------------------ */
 /* Snapshots                                                                */

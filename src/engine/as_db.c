@@ -22,6 +22,14 @@ void as_options_init(as_options *o) {
   o->max_batch_events = AS_DEFAULT_MAX_BATCH_EVENTS;
   o->max_batch_bytes = AS_DEFAULT_MAX_BATCH_BYTES;
   o->max_queue_requests = 65536;
+  o->seal = true;
+  o->compaction.min_files_to_compact = 3;
+  o->compaction.target_file_size = (uint64_t)128 << 20;
+  o->compaction.max_file_size = (uint64_t)256 << 20;
+  o->compaction.small_file_threshold = (uint64_t)10 << 20;
+  o->compaction.compaction_interval_seconds = 3600;
+  o->compaction.auto_compact = true;
+  o->compaction.strategy = AS_COMPACT_SIZE_BASED;
   o->snapshot_every_events = 100;
   o->snapshot_every_seconds = 3600;
   o->snapshot_max_per_entity = 10;
@@ -154,6 +162,13 @@ static char *path_join(const char *a, const char *b) {
 
 static void db_free(as_db *db) {
   if (db->snaps_ready) as__snapstore_destroy(db);
+  if (db->storage_ready) {
+    as_manifest_free(&db->storage.manifest);
+    pthread_mutex_destroy(&db->storage.mu);
+    pthread_cond_destroy(&db->storage.cv);
+    pthread_cond_destroy(&db->storage.done_cv);
+    as_free(db->storage.pq_dir);
+  }
   if (db->entities.tab) as_swmap_foreach(&db->entities, free_entity, NULL);
   if (db->types.tab) as_swmap_foreach(&db->types, free_type, NULL);
   as_swmap_destroy(&db->entities);
@@ -193,18 +208,26 @@ static as_err open_storage(as_db *db, as_error *err) {
                           db->wal_dir, strerror(-r)));
 
   int64_t t0 = as_time_now_us();
+  db->storage.pq_dir = path_join(db->dir, "parquet");
+  if (!db->storage.pq_dir) AS_FAIL(as__error_set(err, AS_ENOMEM, 0, "", "out of memory"));
+  uint64_t sealed = 0;
+  AS_CHECK(as__storage_recover(db, &sealed, err));
+  uint64_t from_files = db->next_pos - 1;
   as_wal_recovery rec;
-  rc = as_wal_recover(db->io, db->wal_dir, &db->log, 1, on_segment, on_frame,
+  rc = as_wal_recover(db->io, db->wal_dir, &db->log, sealed, on_segment, on_frame,
                       db, &rec, err);
   if (rc == AS_ECORRUPT && err && !err->message[0])
     as__error_set(err, rc, 0, "", "%s: an event breaks the log's invariants",
                   db->wal_dir);
   if (rc) goto out;
   db->next_pos = rec.next_position;
-  AS_CHECK(as_wal_open(&db->wal, db->io, &db->log, db->wal_dir,
-                       db->opt.segment_bytes, &rec, err));
+  rc = as_wal_open(&db->wal, db->io, &db->log, db->wal_dir, db->opt.segment_bytes,
+                   db->opt.segment_events, &rec, err);
+  as_wal_recovery_free(&rec);
+  if (rc) goto out;
+  rec.events += from_files;
   db->has_wal = true;
-  db->recovery.events = rec.events;
+  db->recovery.events = rec.events; /* files + WAL tail */
   db->recovery.segments = rec.segments;
   db->recovery.bytes = rec.bytes;
   db->recovery.truncated_bytes = rec.truncated_bytes;
@@ -259,6 +282,11 @@ as_err as_db_open(const char *dir, const as_options *opt, as_db **out,
   AS_CHECK(as_swmap_init(&db->ids, &db->rcu, id_hash_of, &db->hkey, 1024));
   db->next_pos = 1;
 
+  pthread_mutex_init(&db->storage.mu, NULL);
+  pthread_cond_init(&db->storage.cv, NULL);
+  pthread_cond_init(&db->storage.done_cv, NULL);
+  as_manifest_init(&db->storage.manifest);
+  db->storage_ready = true;
   if (db->opt.durability != AS_DURABILITY_NONE) {
     db->dir = as_strndup(dir, strlen(dir));
     if (!db->dir) AS_FAIL(AS_ENOMEM);
@@ -271,15 +299,17 @@ as_err as_db_open(const char *dir, const as_options *opt, as_db **out,
 
   as__snapstore_init(db);
   db->snaps_ready = true;
+  if (db->has_wal) AS_CHECK(as__storage_start(db));
   AS_CHECK(as__projmgr_start(db));
   AS_CHECK(as__builtin_projections_register(db));
   AS_CHECK(as__snapshots_auto_register(db));
   AS_CHECK(as__writer_start(db));
   if (db->has_wal)
     as__log(&db->log, AS_LOG_INFO,
-            "recovery: %" PRIu64 " events from %" PRIu64 " segments (%" PRIu64
-            " bytes) in %.1f ms%s",
-            db->recovery.events, db->recovery.segments, db->recovery.bytes,
+            "recovery: %" PRIu64 " events (%" PRIu64 " Parquet files, %" PRIu64
+            " WAL segments of %" PRIu64 " bytes) in %.1f ms%s",
+            db->recovery.events, atomic_load(&db->storage.files),
+            db->recovery.segments, db->recovery.bytes,
             (double)db->recovery.duration_us / 1000.0,
             db->recovery.truncated_bytes ? ", torn tail cut off" : "");
   *out = db;
@@ -288,6 +318,7 @@ out:
   if (err && err->code == AS_OK)
     as__error_set(err, rc, 0, "", "cannot open store: %s", as_strerror(rc));
   as__writer_stop(db);
+  as__storage_stop(db);
   as__projmgr_stop(db);
   if (db->has_wal) as_wal_close(&db->wal);
   db_free(db);
@@ -297,6 +328,7 @@ out:
 void as_db_close(as_db *db) {
   if (!db) return;
   as__writer_stop(db);
+  as__storage_stop(db);
   if (db->has_wal) as_wal_close(&db->wal);
   as__projmgr_stop(db);
   db_free(db);
@@ -319,6 +351,9 @@ void as_db_stats(as_db *db, as_stats *out) {
   }
   out->memory_bytes = as__alloc_live_bytes();
   out->appends_total = atomic_load(&db->appends_total);
+  out->parquet_files = atomic_load(&db->storage.files);
+  out->parquet_bytes = atomic_load(&db->storage.bytes);
+  out->sealed_position = atomic_load(&db->storage.sealed_through);
   out->recovered_events = db->recovery.events;
   out->durability = db->opt.durability;
 }

@@ -40,6 +40,7 @@
 #include "index/as_plist.h"
 #include "index/as_posidx.h"
 #include "index/as_swmap.h"
+#include "storage/as_manifest.h"
 #include "storage/as_wal.h"
 
 /* An entity (stream): its id and the positions of its events. */
@@ -89,11 +90,32 @@ typedef struct as_req {
   void *cb_arg;
   bool waiter;             /* a thread in as_append() waits on `state` */
   bool assigned;           /* [W] its events got positions this cycle */
+  bool force_rotate;       /* as_db_seal(): close the current segment */
   bool force_sync;         /* as_db_sync(): fdatasync after this cycle */
   _Atomic uint32_t state;  /* AS_REQ_* (futex word) */
 } as_req;
 
 typedef struct as_proj as_proj;
+
+/* The storage tier: sealing closed WAL segments into Parquet files and
+ * compacting those files (as_seal.c).  One background thread does both, so
+ * manifest updates are serialized. */
+typedef struct as_storage {
+  char *pq_dir;            /* data/parquet */
+  pthread_mutex_t mu;      /* guards everything below but the atomics */
+  pthread_cond_t cv;       /* wakes the sealer */
+  pthread_cond_t done_cv;  /* wakes as_db_seal()/as_compact() callers */
+  as_manifest manifest;    /* the current manifest */
+  bool stop, started;
+  pthread_t thread;
+  uint64_t compact_req, compact_done; /* request tickets */
+  as_err compact_rc;
+  as_compaction_result compact_res;
+  as_compaction_stats stats;
+  int64_t last_compaction_us;
+  as_err seal_error;       /* last sealing failure (retried) */
+  _Atomic uint64_t files, bytes, sealed_through;
+} as_storage;
 
 /* A snapshot: an entity's state at one of its events (immutable, shared by
  * reference count). */
@@ -152,6 +174,7 @@ struct as_db {
   uint64_t cyc_new_entities, cyc_new_types;
   struct iovec *iov;
   size_t iov_cap;
+  uint64_t rotations_seen; /* to notify the sealer after a rotation */
 
   /* [Q] the append queue and the writer role */
   pthread_mutex_t qmu;
@@ -166,6 +189,8 @@ struct as_db {
   bool writer_started;
 
   as_projmgr proj;
+  as_storage storage;
+  bool storage_ready;
   as_snapstore snaps;
   bool snaps_ready;
   as_recovery_info recovery;
@@ -197,6 +222,16 @@ static inline uint64_t as__committed(as_db *db) {
 static inline as_frame *as__frame_at(as_db *db, uint64_t pos) {
   return (as_frame *)as_posidx_get(&db->pos, pos);
 }
+
+/* as_seal.c */
+/** Loads the manifest, removes files it does not list, and indexes every
+ *  sealed event (recovery, before the WAL).  Sets *sealed_through. */
+as_err as__storage_recover(as_db *db, uint64_t *sealed_through, as_error *err);
+as_err as__storage_start(as_db *db);
+void as__storage_stop(as_db *db);
+void as__storage_notify(as_db *db);
+/** Builds an in-memory record for an event read back from a file. */
+as_frame *as__frame_from_event(as_db *db, const as_event *ev);
 
 /* as_snapshot.c */
 void as__snapstore_init(as_db *db);

@@ -294,6 +294,7 @@ static as_err write_frames(as_db *db, uint64_t first, uint64_t last,
   bool wf = db->wal.window_first;
   int n = 0;
   size_t chunk = 0;
+  uint64_t chunk_events = 0;
   for (uint64_t pos = first; pos <= last; pos++) {
     as_frame *f = as__frame_at(db, pos);
     size_t len = frame_len(f);
@@ -305,18 +306,20 @@ static as_err write_frames(as_db *db, uint64_t first, uint64_t last,
       db->iov[n - 1].iov_len += len;
     } else {
       if (n == MAX_IOV) {
-        rc = as_wal_write(&db->wal, db->iov, n, chunk);
+        rc = as_wal_write(&db->wal, db->iov, n, chunk, chunk_events, pos - 1);
         if (rc) return rc;
         n = 0;
         chunk = 0;
+        chunk_events = 0;
       }
       db->iov[n].iov_base = f;
       db->iov[n].iov_len = len;
       n++;
     }
     chunk += len;
+    chunk_events++;
   }
-  if (n) rc = as_wal_write(&db->wal, db->iov, n, chunk);
+  if (n) rc = as_wal_write(&db->wal, db->iov, n, chunk, chunk_events, last);
   if (!rc && db->opt.durability == AS_DURABILITY_SYNC) rc = as_wal_sync(&db->wal);
   return rc;
 }
@@ -337,12 +340,13 @@ static void complete(as_req *r) {
 static void process_cycle(as_db *db, as_req *batch) {
   uint64_t first = db->next_pos;
   size_t bytes = 0;
-  bool force_sync = false;
+  bool force_sync = false, force_rotate = false;
   uint64_t ok_requests = 0;
   db->cyc_new_entities = db->cyc_new_types = 0;
 
   for (as_req *r = batch; r; r = r->next) {
     force_sync |= r->force_sync;
+    force_rotate |= r->force_rotate;
     if (r->n == 0) continue;
     if (db->failed) {
       as__error_set(&r->err, AS_EREADONLY, 0, "",
@@ -363,6 +367,10 @@ static void process_cycle(as_db *db, as_req *batch) {
     wrc = as_wal_sync(&db->wal);
     if (wrc) db->failed = wrc;
   }
+  if (!wrc && force_rotate && db->has_wal) {
+    wrc = as_wal_rotate(&db->wal);
+    if (wrc) db->failed = wrc;
+  }
   if (!wrc && last >= first) {
     atomic_store_explicit(&db->committed, last, memory_order_release);
     atomic_fetch_add_explicit(&db->n_entities, db->cyc_new_entities,
@@ -371,9 +379,13 @@ static void process_cycle(as_db *db, as_req *batch) {
                               memory_order_relaxed);
     as__projmgr_notify(db);
   }
+  if (db->has_wal && db->wal.rotations != db->rotations_seen) {
+    db->rotations_seen = db->wal.rotations;
+    as__storage_notify(db); /* a closed segment is ready to be sealed */
+  }
   for (as_req *r = batch; r;) {
     as_req *next = r->next;
-    if (wrc && (r->assigned || r->force_sync)) {
+    if (wrc && (r->assigned || r->force_sync || r->force_rotate)) {
       as__error_set(&r->err, AS_EREADONLY, 0, "",
                     "storage failure while committing (%s); the store is "
                     "now read-only",

@@ -215,17 +215,47 @@ static const as_frame *scan_after(const unsigned char *buf, size_t size,
   return first;
 }
 
+static as_err add_seg(as_wal_recovery *out, size_t *cap, uint64_t first,
+                      uint64_t last, uint64_t bytes, bool closed) {
+  if (out->nsegs == *cap) {
+    size_t nc = *cap ? *cap * 2 : 16;
+    as_wal_seg *v = as_realloc(out->segs, sizeof *v * nc);
+    if (!v) return AS_ENOMEM;
+    out->segs = v;
+    *cap = nc;
+  }
+  out->segs[out->nsegs++] = (as_wal_seg){first, last, bytes, closed};
+  return AS_OK;
+}
+
+void as_wal_recovery_free(as_wal_recovery *rec) {
+  as_free(rec->segs);
+  rec->segs = NULL;
+  rec->nsegs = 0;
+}
+
+static as_err remove_segment(const as_io *io, const char *dir, const char *path,
+                             as_error *err) {
+  int ur = io->unlink(io->ctx, path);
+  if (ur == 0) ur = io->fsync_dir(io->ctx, dir);
+  if (ur < 0)
+    return as__error_set(err, as_io_err(ur), 0, "", "%s: cannot remove: %s", path,
+                         strerror(-ur));
+  return AS_OK;
+}
+
 as_err as_wal_recover(const as_io *io, const char *dir, const as_logger *log,
-                      uint64_t expected_first, as_wal_segment_fn on_segment,
+                      uint64_t sealed_through, as_wal_segment_fn on_segment,
                       as_wal_frame_fn on_frame, void *arg,
                       as_wal_recovery *out, as_error *err) {
   as_err rc = AS_OK;
   seg_list segs = {0};
   unsigned char *buf = NULL;
   char path[4200];
+  size_t segs_cap = 0;
 
   memset(out, 0, sizeof *out);
-  out->next_position = expected_first;
+  out->next_position = sealed_through + 1;
 
   int lr = io->list_dir(io->ctx, dir, collect_segment, &segs);
   if (lr < 0) {
@@ -236,8 +266,18 @@ as_err as_wal_recover(const as_io *io, const char *dir, const as_logger *log,
   if (segs.rc) AS_FAIL(as__error_set(err, segs.rc, 0, "", "out of memory"));
   if (segs.n > 1) qsort(segs.v, segs.n, sizeof *segs.v, cmp_seg);
 
-  uint64_t next = expected_first;
-  for (size_t i = 0; i < segs.n; i++) {
+  /* Segments followed by one that starts at or before sealed_through + 1
+   * hold only sealed positions: a crash came between sealing and deleting. */
+  size_t first_kept = 0;
+  while (first_kept + 1 < segs.n && segs.v[first_kept + 1].first <= sealed_through + 1) {
+    snprintf(path, sizeof path, "%s/%s", dir, segs.v[first_kept].name);
+    as__log(log, AS_LOG_INFO, "wal: removing %s (already sealed)", path);
+    AS_CHECK(remove_segment(io, dir, path, err));
+    first_kept++;
+  }
+
+  uint64_t next = 0; /* set by the first kept segment's header */
+  for (size_t i = first_kept; i < segs.n; i++) {
     bool last = i + 1 == segs.n;
     size_t size;
     snprintf(path, sizeof path, "%s/%s", dir, segs.v[i].name);
@@ -254,11 +294,7 @@ as_err as_wal_recover(const as_io *io, const char *dir, const as_logger *log,
               "wal: removing incomplete segment %s (%zu bytes, no valid "
               "header)",
               path, size);
-      int ur = io->unlink(io->ctx, path);
-      if (ur == 0) ur = io->fsync_dir(io->ctx, dir);
-      if (ur < 0)
-        AS_FAIL(as__error_set(err, as_io_err(ur), 0, "", "%s: cannot remove: %s",
-                              path, strerror(-ur)));
+      AS_CHECK(remove_segment(io, dir, path, err));
       out->truncated_bytes += size;
       as_free(buf);
       buf = NULL;
@@ -268,6 +304,14 @@ as_err as_wal_recover(const as_io *io, const char *dir, const as_logger *log,
       AS_FAIL(as__error_set(err, hr, 0, "",
                             "%s: offset 0: %s segment header", path,
                             hr == AS_EFORMAT ? "unsupported" : "corrupt"));
+    if (i == first_kept) {
+      if (hfirst > sealed_through + 1)
+        AS_FAIL(as__error_set(err, AS_ECORRUPT, 0, "",
+                              "%s: offset 16: the log starts at position %" PRIu64
+                              " but positions up to %" PRIu64 " are missing",
+                              path, hfirst, hfirst - 1));
+      next = hfirst;
+    }
     if (hfirst != next || hfirst != segs.v[i].first)
       AS_FAIL(as__error_set(err, AS_ECORRUPT, 0, "",
                             "%s: offset 16: segment starts at position %" PRIu64
@@ -284,7 +328,6 @@ as_err as_wal_recover(const as_io *io, const char *dir, const as_logger *log,
     uint64_t pending_first = next;
     const char *why = NULL;
     bool pos_mismatch = false;
-    uint64_t last_gen = hgen;
     while (off < size) {
       size_t flen;
       if (as_frame_check(seg + off, size - off, &flen, &why) != AS_FRAME_OK)
@@ -296,14 +339,15 @@ as_err as_wal_recover(const as_io *io, const char *dir, const as_logger *log,
         break;
       }
       next++;
-      last_gen = f->gen;
       if (f->gen > out->max_gen) out->max_gen = f->gen;
       off += flen;
       if (f->flags & AS_FF_BATCH_END) {
         for (size_t o = pending; o < off;) {
           as_frame *g = (as_frame *)(void *)(seg + o);
-          AS_CHECK(on_frame(arg, g));
-          out->events++;
+          if (g->position > sealed_through) {
+            AS_CHECK(on_frame(arg, g));
+            out->events++;
+          }
           o += ((size_t)8 + g->body_len + 7) & ~(size_t)7;
         }
         pending = off;
@@ -324,7 +368,6 @@ as_err as_wal_recover(const as_io *io, const char *dir, const as_logger *log,
             "%s: offset %zu: %s, and synced frames follow it (position %" PRIu64
             ")",
             path, x, why, f->position));
-      (void)last_gen;
       as__log(log, AS_LOG_WARN,
               "wal: %s: torn tail at offset %zu (%s): cutting %zu bytes "
               "(%" PRIu64 " unacknowledged events)",
@@ -341,6 +384,19 @@ as_err as_wal_recover(const as_io *io, const char *dir, const as_logger *log,
       size = pending;
       next = pending_first;
     }
+    if (last && next <= sealed_through + 1 && next > hfirst) {
+      /* The last segment holds only sealed positions: drop it, so a new
+       * segment starts at sealed_through + 1. */
+      as__log(log, AS_LOG_INFO, "wal: removing %s (already sealed)", path);
+      AS_CHECK(remove_segment(io, dir, path, err));
+      break;
+    }
+    if (last && next < sealed_through + 1)
+      AS_FAIL(as__error_set(err, AS_ECORRUPT, 0, "",
+                            "%s: the log ends at %" PRIu64
+                            " before the sealed position %" PRIu64,
+                            path, next - 1, sealed_through));
+    AS_CHECK(add_seg(out, &segs_cap, hfirst, next - 1, size, !last));
     out->segments++;
     out->bytes += size;
     snprintf(out->last_segment, sizeof out->last_segment, "%s",
@@ -348,19 +404,42 @@ as_err as_wal_recover(const as_io *io, const char *dir, const as_logger *log,
     out->last_first_position = hfirst;
     out->last_size = size;
   }
-  out->next_position = next;
+  if (next > out->next_position) out->next_position = next;
+  /* The newest kept segment is where appending continues. */
+  if (out->nsegs) out->segs[out->nsegs - 1].closed = false;
 out:
   as_free(buf);
   as_free(segs.v);
+  if (rc) as_wal_recovery_free(out);
   return rc;
 }
 
 /* --- Appending -------------------------------------------------------- */
 
+static as_err segs_push(as_wal *w, uint64_t first) {
+  pthread_mutex_lock(&w->segs_mu);
+  as_err rc = AS_OK;
+  if (w->nsegs == w->segs_cap) {
+    size_t cap = w->segs_cap ? w->segs_cap * 2 : 16;
+    as_wal_seg *v = as_realloc(w->segs, sizeof *v * cap);
+    if (!v) {
+      rc = AS_ENOMEM;
+      goto out;
+    }
+    w->segs = v;
+    w->segs_cap = cap;
+  }
+  w->segs[w->nsegs++] = (as_wal_seg){first, first - 1, AS_WAL_HDR_SIZE, false};
+out:
+  pthread_mutex_unlock(&w->segs_mu);
+  return rc;
+}
+
 static as_err create_segment(as_wal *w, uint64_t first_position) {
   char name[64], path[4200];
   as_wal_segment_name(first_position, name);
   snprintf(path, sizeof path, "%s/%s", w->dir, name);
+  if (segs_push(w, first_position)) return AS_ENOMEM;
   int fd = w->io->open(w->io->ctx, path, AS_IO_RDWR | AS_IO_CREAT | AS_IO_EXCL);
   if (fd < 0) {
     as__log(w->log, AS_LOG_ERROR, "wal: cannot create %s: %s", path,
@@ -381,25 +460,32 @@ static as_err create_segment(as_wal *w, uint64_t first_position) {
   w->fd = fd;
   w->seg_first = first_position;
   w->seg_size = AS_WAL_HDR_SIZE;
+  w->seg_events = 0;
   atomic_fetch_add(&w->segments, 1);
   atomic_fetch_add(&w->total_bytes, AS_WAL_HDR_SIZE);
   return AS_OK;
 }
 
 as_err as_wal_open(as_wal *w, const as_io *io, const as_logger *log,
-                   const char *dir, uint64_t seg_max,
-                   const as_wal_recovery *rec, as_error *err) {
+                   const char *dir, uint64_t seg_max, uint64_t seg_max_events,
+                   as_wal_recovery *rec, as_error *err) {
   memset(w, 0, sizeof *w);
   w->io = io;
   w->log = log;
   w->fd = -1;
   w->seg_max = seg_max;
+  w->seg_max_events = seg_max_events;
   w->gen = rec->max_gen + 1;
   w->window_first = true;
+  pthread_mutex_init(&w->segs_mu, NULL);
   snprintf(w->dir, sizeof w->dir, "%s", dir);
   atomic_init(&w->total_bytes, rec->bytes);
   atomic_init(&w->segments, rec->segments);
   atomic_init(&w->syncs, 0);
+  w->segs = rec->segs;
+  w->nsegs = w->segs_cap = rec->nsegs;
+  rec->segs = NULL;
+  rec->nsegs = 0;
   if (!rec->last_segment[0]) return AS_OK; /* created on first write */
   char path[4200];
   snprintf(path, sizeof path, "%s/%s", dir, rec->last_segment);
@@ -416,6 +502,7 @@ as_err as_wal_open(as_wal *w, const as_io *io, const as_logger *log,
   w->fd = fd;
   w->seg_first = rec->last_first_position;
   w->seg_size = rec->last_size;
+  w->seg_events = w->nsegs ? w->segs[w->nsegs - 1].last + 1 - w->seg_first : 0;
   return AS_OK;
 }
 
@@ -436,14 +523,27 @@ as_err as_wal_sync(as_wal *w) {
   return AS_OK;
 }
 
+as_err as_wal_rotate(as_wal *w) {
+  if (w->failed) return w->failed;
+  if (w->fd < 0 || w->seg_size <= AS_WAL_HDR_SIZE) return AS_OK;
+  as_err rc = as_wal_sync(w);
+  if (rc) return rc;
+  w->io->close(w->io->ctx, w->fd);
+  w->fd = -1;
+  pthread_mutex_lock(&w->segs_mu);
+  w->segs[w->nsegs - 1].closed = true; /* synced: the sealer may take it */
+  pthread_mutex_unlock(&w->segs_mu);
+  w->rotations++;
+  return AS_OK;
+}
+
 as_err as_wal_prepare(as_wal *w, uint64_t first_position, uint64_t bytes) {
   if (w->failed) return w->failed;
-  if (w->fd >= 0 && w->seg_size > AS_WAL_HDR_SIZE &&
-      w->seg_size + bytes > w->seg_max) {
-    as_err rc = as_wal_sync(w);
+  bool full = w->seg_size + bytes > w->seg_max ||
+              (w->seg_max_events && w->seg_events >= w->seg_max_events);
+  if (full) {
+    as_err rc = as_wal_rotate(w);
     if (rc) return rc;
-    w->io->close(w->io->ctx, w->fd);
-    w->fd = -1;
   }
   if (w->fd < 0) {
     as_err rc = create_segment(w, first_position);
@@ -453,7 +553,7 @@ as_err as_wal_prepare(as_wal *w, uint64_t first_position, uint64_t bytes) {
 }
 
 as_err as_wal_write(as_wal *w, const struct iovec *iov, int iovcnt,
-                    uint64_t bytes) {
+                    uint64_t bytes, uint64_t events, uint64_t last) {
   if (w->failed) return w->failed;
   int r = as_io_pwritev_all(w->io, w->fd, iov, iovcnt, w->seg_size);
   if (r < 0) {
@@ -462,15 +562,63 @@ as_err as_wal_write(as_wal *w, const struct iovec *iov, int iovcnt,
     return w->failed = as_io_err(r);
   }
   w->seg_size += bytes;
+  w->seg_events += events;
   w->dirty = true;
   w->window_first = false;
+  pthread_mutex_lock(&w->segs_mu);
+  w->segs[w->nsegs - 1].last = last;
+  w->segs[w->nsegs - 1].bytes = w->seg_size;
+  pthread_mutex_unlock(&w->segs_mu);
   atomic_fetch_add_explicit(&w->total_bytes, bytes, memory_order_relaxed);
   return AS_OK;
 }
 
+bool as_wal_oldest_closed(as_wal *w, as_wal_seg *out) {
+  pthread_mutex_lock(&w->segs_mu);
+  bool found = w->nsegs && w->segs[0].closed;
+  if (found) *out = w->segs[0];
+  pthread_mutex_unlock(&w->segs_mu);
+  return found;
+}
+
+as_err as_wal_drop_through(as_wal *w, uint64_t through) {
+  as_err rc = AS_OK;
+  for (;;) {
+    pthread_mutex_lock(&w->segs_mu);
+    bool drop = w->nsegs && w->segs[0].closed && w->segs[0].last <= through;
+    as_wal_seg s = drop ? w->segs[0] : (as_wal_seg){0};
+    pthread_mutex_unlock(&w->segs_mu);
+    if (!drop) break;
+    char name[64], path[4200];
+    as_wal_segment_name(s.first, name);
+    snprintf(path, sizeof path, "%s/%s", w->dir, name);
+    int r = w->io->unlink(w->io->ctx, path);
+    if (r < 0 && r != -ENOENT) {
+      as__log(w->log, AS_LOG_ERROR, "wal: cannot remove sealed %s: %s", path,
+              strerror(-r));
+      rc = as_io_err(r);
+      break;
+    }
+    pthread_mutex_lock(&w->segs_mu);
+    memmove(w->segs, w->segs + 1, sizeof *w->segs * (w->nsegs - 1));
+    w->nsegs--;
+    pthread_mutex_unlock(&w->segs_mu);
+    atomic_fetch_sub(&w->segments, 1);
+    atomic_fetch_sub(&w->total_bytes, s.bytes);
+  }
+  int r = w->io->fsync_dir(w->io->ctx, w->dir);
+  if (!rc && r < 0) rc = as_io_err(r);
+  return rc;
+}
+
 void as_wal_close(as_wal *w) {
-  if (w->fd < 0) return;
-  as_wal_sync(w);
-  w->io->close(w->io->ctx, w->fd);
-  w->fd = -1;
+  if (w->fd >= 0) {
+    as_wal_sync(w);
+    w->io->close(w->io->ctx, w->fd);
+    w->fd = -1;
+  }
+  as_free(w->segs);
+  w->segs = NULL;
+  w->nsegs = 0;
+  pthread_mutex_destroy(&w->segs_mu);
 }

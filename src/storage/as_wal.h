@@ -49,6 +49,7 @@
 #ifndef AS_WAL_H
 #define AS_WAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -143,6 +144,14 @@ typedef as_err (*as_wal_frame_fn)(void *arg, as_frame *f);
  *  to the callee, who must keep them alive as long as frames are used). */
 typedef as_err (*as_wal_segment_fn)(void *arg, void *buf, size_t len);
 
+/** A segment file as the appender and the sealer see it. */
+typedef struct as_wal_seg {
+  uint64_t first;  /* first position */
+  uint64_t last;   /* last position written (first - 1 while empty) */
+  uint64_t bytes;  /* file size */
+  bool closed;     /* rotated away from: immutable, synced, sealable */
+} as_wal_seg;
+
 typedef struct as_wal_recovery {
   uint64_t next_position;  /* first position to assign after recovery */
   uint64_t max_gen;        /* highest generation seen */
@@ -153,18 +162,26 @@ typedef struct as_wal_recovery {
   char last_segment[64];   /* file name of the last segment ("" if none) */
   uint64_t last_first_position;
   uint64_t last_size;      /* valid bytes of the last segment */
+  as_wal_seg *segs;        /* every kept segment, oldest first (owned;
+                              as_wal_open takes it over) */
+  size_t nsegs;
 } as_wal_recovery;
 
 /** Reads every segment in `dir` in position order, verifying every header
  *  and frame, and hands complete batches to `on_frame`.  Cuts a torn tail
- *  off the last segment (ftruncate + fdatasync, logged).  `expected_first`
- *  is the position the first segment must start at (1 for a new log).
+ *  off the last segment (ftruncate + fdatasync, logged).  `sealed_through`
+ *  is the last position already stored in sealed Parquet files (0 if none):
+ *  segments holding only such positions are deleted (a crash can leave them
+ *  behind between sealing and deletion), frames up to it are verified but
+ *  not handed over, and the log must continue at sealed_through + 1.
  *  Returns AS_ECORRUPT with `err` naming the file and offset on real
- *  corruption. */
+ *  corruption.  Free out->segs with as_wal_recovery_free() unless
+ *  as_wal_open() took it. */
 as_err as_wal_recover(const as_io *io, const char *dir, const as_logger *log,
-                      uint64_t expected_first, as_wal_segment_fn on_segment,
+                      uint64_t sealed_through, as_wal_segment_fn on_segment,
                       as_wal_frame_fn on_frame, void *arg,
                       as_wal_recovery *out, as_error *err);
+void as_wal_recovery_free(as_wal_recovery *rec);
 
 /* --- Appending ---------------------------------------------------------- */
 
@@ -175,21 +192,30 @@ typedef struct as_wal {
   int fd;                  /* current segment, -1 if none */
   uint64_t seg_first;      /* first position of the current segment */
   uint64_t seg_size;       /* write offset in the current segment */
-  uint64_t seg_max;        /* rotation threshold */
+  uint64_t seg_max;        /* rotation threshold (bytes) */
+  uint64_t seg_max_events; /* rotation threshold (events; 0 = none) */
+  uint64_t seg_events;     /* events in the current segment */
+  /* The segment list, shared with the sealer (guarded by segs_mu). */
+  pthread_mutex_t segs_mu;
+  as_wal_seg *segs;
+  size_t nsegs, segs_cap;
   uint64_t gen;            /* fdatasync calls completed */
   bool window_first;       /* next frame starts a sync window */
   bool dirty;              /* written since the last sync */
   as_err failed;           /* sticky failure: no more writes */
+  uint64_t rotations;      /* segments closed so far (writer) */
   _Atomic uint64_t total_bytes; /* bytes in all segments (stats) */
   _Atomic uint64_t segments;    /* segment files (stats) */
   _Atomic uint64_t syncs;       /* fdatasync calls (stats) */
 } as_wal;
 
 /** Prepares appending after recovery: continues the last segment described
- *  by `rec` or creates the first one.  `dir` must exist. */
+ *  by `rec` (taking over rec->segs) or creates the first one on the first
+ *  write.  Segments rotate at `seg_max` bytes or `seg_max_events` events
+ *  (0 = no event limit).  `dir` must exist. */
 as_err as_wal_open(as_wal *w, const as_io *io, const as_logger *log,
-                   const char *dir, uint64_t seg_max,
-                   const as_wal_recovery *rec, as_error *err);
+                   const char *dir, uint64_t seg_max, uint64_t seg_max_events,
+                   as_wal_recovery *rec, as_error *err);
 
 /** Called before frames of a batch starting at `first_position` and `bytes`
  *  long are sealed: rotates to a new segment if the current one would pass
@@ -197,13 +223,25 @@ as_err as_wal_open(as_wal *w, const as_io *io, const as_logger *log,
  *  w->window_first are what the frames must carry. */
 as_err as_wal_prepare(as_wal *w, uint64_t first_position, uint64_t bytes);
 
-/** Writes sealed frames (iovecs) at the end of the current segment. */
+/** Writes sealed frames (iovecs) at the end of the current segment.
+ *  `events` frames ending at position `last` are in them. */
 as_err as_wal_write(as_wal *w, const struct iovec *iov, int iovcnt,
-                    uint64_t bytes);
+                    uint64_t bytes, uint64_t events, uint64_t last);
+
+/** The oldest closed segment (sealer).  False if none. */
+bool as_wal_oldest_closed(as_wal *w, as_wal_seg *out);
+
+/** Deletes every closed segment whose last position is <= `through`
+ *  (sealer, after the manifest covering them is durable). */
+as_err as_wal_drop_through(as_wal *w, uint64_t through);
 
 /** fdatasync of the current segment (no-op if nothing was written since
  *  the last sync); increments the generation. */
 as_err as_wal_sync(as_wal *w);
+
+/** Closes the current segment (after syncing it) so the sealer can take it;
+ *  the next write starts a new one.  No-op when it holds no frame. */
+as_err as_wal_rotate(as_wal *w);
 
 /** Syncs if dirty and closes the current segment. */
 void as_wal_close(as_wal *w);

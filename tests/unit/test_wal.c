@@ -14,6 +14,7 @@ static as_options quiet_opts(void) {
   as_options o;
   as_options_init(&o);
   o.log_level = AS_LOG_ERROR;
+  o.seal = false; /* these tests are about the WAL alone */
   return o;
 }
 
@@ -90,6 +91,7 @@ static void setup(char *dir, size_t cap, int n, int batch, uint64_t seg_bytes) {
   make_tmpdir(dir, cap);
   as_options o = quiet_opts();
   if (seg_bytes) o.segment_bytes = seg_bytes;
+  o.seal = false;
   as_db *db;
   if (as_db_open(dir, &o, &db, NULL)) return;
   append_n(db, n, batch);
