@@ -57,6 +57,12 @@ def sanitizer_report(text):
     return text
 
 
+def clean_env():
+    """The test's environment without any ALLSOURCE_* variable (so a
+    developer's shell settings cannot change what a test sees)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("ALLSOURCE_")}
+
+
 class ServerStartError(Exception):
     pass
 
@@ -65,7 +71,11 @@ class Server:
     """One allsourced process (and its restarts) on one data directory."""
 
     def __init__(self, binary, data_dir, args=(), env=None, log_dir=None,
-                 durability="sync"):
+                 durability="sync", via_env=False):
+        """`via_env`: pass the listen address and data directory through
+        ALLSOURCE_LISTEN / ALLSOURCE_DATA_DIR instead of flags (and no
+        --durability flag)."""
+        self.via_env = via_env
         self.binary = str(binary)
         self.data_dir = str(data_dir)
         self.args = list(args)
@@ -85,15 +95,19 @@ class Server:
     # --- process control -------------------------------------------------
 
     def command(self, port):
+        if self.via_env:
+            return [self.binary] + self.args
         cmd = [self.binary, "--listen", "127.0.0.1:%d" % port,
                "--data-dir", self.data_dir]
         if self.durability is not None:
             cmd += ["--durability", self.durability]
         return cmd + self.args
 
-    def environment(self):
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("ALLSOURCE_")}
+    def environment(self, port):
+        env = clean_env()
+        if self.via_env:
+            env["ALLSOURCE_LISTEN"] = "127.0.0.1:%d" % port
+            env["ALLSOURCE_DATA_DIR"] = self.data_dir
         env.update(self.extra_env)
         return env
 
@@ -109,7 +123,7 @@ class Server:
             errf = open(self.stderr_path, "wb")
             self.proc = subprocess.Popen(self.command(port), stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=errf,
-                                         env=self.environment())
+                                         env=self.environment(port))
             errf.close()
             self.port = port
             self.url = "http://127.0.0.1:%d" % port

@@ -63,12 +63,12 @@ class _Factory:
         self.servers = []
 
     def __call__(self, args=(), env=None, durability="sync", start=True,
-                 data_dir=None):
+                 data_dir=None, via_env=False):
         n = len(self.servers)
         d = data_dir or os.path.join(self.base, "data%d" % n)
         s = Server(self.binary, d, args=args, env=env,
                    log_dir=os.path.join(self.base, "logs%d" % n),
-                   durability=durability)
+                   durability=durability, via_env=via_env)
         self.servers.append(s)
         if start:
             s.start()
