@@ -170,6 +170,10 @@ typedef struct as_options {
                                 the default) */
   bool seal;                 /* turn closed WAL segments into Parquet files
                                 (default true; needs durability != none) */
+  bool read_only;            /* open for reading only: recovery changes
+                                nothing on disk (torn tails and leftover
+                                files are reported, not removed), appends
+                                fail with AS_EREADONLY, nothing is sealed */
   as_compaction_config compaction;
   uint32_t max_payload_bytes;  /* default AS_DEFAULT_MAX_PAYLOAD */
   uint32_t max_metadata_bytes; /* default AS_DEFAULT_MAX_METADATA */
@@ -216,9 +220,13 @@ AS_API as_err as_db_sync(as_db *db);
 /** Summary of what recovery found when the store was opened. */
 typedef struct as_recovery_info {
   uint64_t events;          /* events recovered */
+  uint64_t parquet_files;   /* sealed files read */
   uint64_t segments;        /* WAL segments read */
   uint64_t bytes;           /* WAL bytes read */
-  uint64_t truncated_bytes; /* torn tail bytes cut off (0 when clean) */
+  uint64_t truncated_bytes; /* torn tail bytes cut off (0 when clean; in
+                               read-only mode: bytes that would be) */
+  uint64_t unlisted_files;  /* files the manifest does not list (removed,
+                               or only counted in read-only mode) */
   uint64_t duration_us;
 } as_recovery_info;
 

@@ -187,7 +187,7 @@ static void db_free(as_db *db) {
 static as_err open_storage(as_db *db, as_error *err) {
   as_err rc = AS_OK;
   char *lock = NULL;
-  int r = db->io->mkdir(db->io->ctx, db->dir);
+  int r = db->opt.read_only ? 0 : db->io->mkdir(db->io->ctx, db->dir);
   if (r < 0)
     return as__error_set(err, as_io_err(r), 0, "", "%s: cannot create: %s",
                          db->dir, strerror(-r));
@@ -202,7 +202,7 @@ static as_err open_storage(as_db *db, as_error *err) {
                           rc == AS_EBUSY ? "in use by another process"
                                          : "cannot lock"));
   }
-  r = db->io->mkdir(db->io->ctx, db->wal_dir);
+  r = db->opt.read_only ? 0 : db->io->mkdir(db->io->ctx, db->wal_dir);
   if (r < 0)
     AS_FAIL(as__error_set(err, as_io_err(r), 0, "", "%s: cannot create: %s",
                           db->wal_dir, strerror(-r)));
@@ -214,13 +214,21 @@ static as_err open_storage(as_db *db, as_error *err) {
   AS_CHECK(as__storage_recover(db, &sealed, err));
   uint64_t from_files = db->next_pos - 1;
   as_wal_recovery rec;
-  rc = as_wal_recover(db->io, db->wal_dir, &db->log, sealed, on_segment, on_frame,
-                      db, &rec, err);
+  rc = as_wal_recover(db->io, db->wal_dir, &db->log, sealed, db->opt.read_only,
+                      on_segment, on_frame, db, &rec, err);
   if (rc == AS_ECORRUPT && err && !err->message[0])
     as__error_set(err, rc, 0, "", "%s: an event breaks the log's invariants",
                   db->wal_dir);
   if (rc) goto out;
   db->next_pos = rec.next_position;
+  db->recovery.segments = rec.segments;
+  db->recovery.bytes = rec.bytes;
+  db->recovery.truncated_bytes = rec.truncated_bytes;
+  if (db->opt.read_only) {
+    db->recovery.events = rec.events + from_files;
+    as_wal_recovery_free(&rec);
+    goto out; /* nothing is opened for writing */
+  }
   rc = as_wal_open(&db->wal, db->io, &db->log, db->wal_dir, db->opt.segment_bytes,
                    db->opt.segment_events, &rec, err);
   as_wal_recovery_free(&rec);
@@ -228,9 +236,6 @@ static as_err open_storage(as_db *db, as_error *err) {
   rec.events += from_files;
   db->has_wal = true;
   db->recovery.events = rec.events; /* files + WAL tail */
-  db->recovery.segments = rec.segments;
-  db->recovery.bytes = rec.bytes;
-  db->recovery.truncated_bytes = rec.truncated_bytes;
   db->recovery.duration_us = (uint64_t)(as_time_now_us() - t0);
 out:
   as_free(lock);
@@ -304,7 +309,7 @@ as_err as_db_open(const char *dir, const as_options *opt, as_db **out,
   AS_CHECK(as__builtin_projections_register(db));
   AS_CHECK(as__snapshots_auto_register(db));
   AS_CHECK(as__writer_start(db));
-  if (db->has_wal)
+  if (db->dir)
     as__log(&db->log, AS_LOG_INFO,
             "recovery: %" PRIu64 " events (%" PRIu64 " Parquet files, %" PRIu64
             " WAL segments of %" PRIu64 " bytes) in %.1f ms%s",

@@ -215,6 +215,8 @@ as_err as__req_prepare(as_db *db, const as_event_in *ev, size_t n,
   bool *meta = NULL;
   bool meta_small[64];
 
+  if (db->opt.read_only)
+    return as__error_set(err, AS_EREADONLY, 0, "", "the store was opened read-only");
   if (n == 0 || !ev)
     return as__error_set(err, AS_EINVAL, 0, "", "a batch needs at least one event");
   if (n > db->opt.max_batch_events)

@@ -118,7 +118,7 @@ as_err as__storage_recover(as_db *db, uint64_t *sealed_through, as_error *err) {
   as_storage *st = &db->storage;
   as_err rc = AS_OK;
   *sealed_through = 0;
-  int r = db->io->mkdir(db->io->ctx, st->pq_dir);
+  int r = db->opt.read_only ? 0 : db->io->mkdir(db->io->ctx, st->pq_dir);
   if (r < 0)
     return as__error_set(err, as_io_err(r), 0, "", "%s: cannot create: %s",
                          st->pq_dir, strerror(-r));
@@ -128,15 +128,18 @@ as_err as__storage_recover(as_db *db, uint64_t *sealed_through, as_error *err) {
    * mid-compaction: their events are in the WAL or in listed files. */
   orphan_ctx oc = {db, NULL, 0, 0};
   db->io->list_dir(db->io->ctx, st->pq_dir, collect_orphan, &oc);
+  bool ro = db->opt.read_only;
   for (size_t i = 0; i < oc.n; i++) {
     char p[4200];
     path_of(db, oc.names[i], p, sizeof p);
-    as__log(&db->log, AS_LOG_INFO, "storage: removing unlisted file %s", p);
-    db->io->unlink(db->io->ctx, p);
+    as__log(&db->log, ro ? AS_LOG_WARN : AS_LOG_INFO, "storage: %s unlisted file %s",
+            ro ? "found" : "removing", p);
+    if (!ro) db->io->unlink(db->io->ctx, p);
     as_free(oc.names[i]);
   }
   as_free(oc.names);
-  if (oc.n) db->io->fsync_dir(db->io->ctx, st->pq_dir);
+  db->recovery.unlisted_files = oc.n;
+  if (oc.n && !ro) db->io->fsync_dir(db->io->ctx, st->pq_dir);
 
   uint64_t bytes = 0;
   for (size_t i = 0; i < st->manifest.n; i++) {
@@ -178,6 +181,7 @@ as_err as__storage_recover(as_db *db, uint64_t *sealed_through, as_error *err) {
     bytes += mf->bytes;
   }
   *sealed_through = st->manifest.sealed_through;
+  db->recovery.parquet_files = st->manifest.n;
   atomic_store(&st->files, st->manifest.n);
   atomic_store(&st->bytes, bytes);
   atomic_store(&st->sealed_through, st->manifest.sealed_through);

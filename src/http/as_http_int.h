@@ -157,5 +157,7 @@ void as_route_query(as_hreq *r);
 void as_route_event_by_id(as_hreq *r);
 void as_route_entity_state(as_hreq *r);
 void as_route_entity_snapshot(as_hreq *r);
+void as_route_compaction_trigger(as_hreq *r);
+void as_route_compaction_stats(as_hreq *r);
 
 #endif /* AS_HTTP_INT_H */

@@ -187,6 +187,85 @@ void as_route_stats(as_hreq *r) {
   as_buf_put_u64(&b, st.appends_total);
   as_buf_puts(&b, ",\"syncs_total\":");
   as_buf_put_u64(&b, st.syncs_total);
+  as_buf_puts(&b, ",\"parquet_files\":");
+  as_buf_put_u64(&b, st.parquet_files);
+  as_buf_puts(&b, ",\"parquet_bytes\":");
+  as_buf_put_u64(&b, st.parquet_bytes);
+  as_buf_puts(&b, ",\"sealed_position\":");
+  as_buf_put_u64(&b, st.sealed_position);
   as_buf_putc(&b, '}');
+  as_hreq_respond(r, 200, "application/json", &b);
+}
+
+/* --- Compaction (seed-api-contract §5.5) ------------------------------- */
+
+static void put_compaction_result(as_buf *b, const as_compaction_result *r) {
+  as_buf_printf(b,
+                "{\"files_compacted\":%llu,\"bytes_before\":%llu,\"bytes_after\":%llu,"
+                "\"events_compacted\":%llu,\"duration_ms\":%llu}",
+                (unsigned long long)r->files_compacted,
+                (unsigned long long)r->bytes_before,
+                (unsigned long long)r->bytes_after,
+                (unsigned long long)r->events_compacted,
+                (unsigned long long)r->duration_ms);
+}
+
+void as_route_compaction_trigger(as_hreq *r) {
+  as_compaction_result res;
+  as_err rc = as_compact(r->srv->db, &res);
+  if (rc == AS_EUNSUPPORTED) {
+    as_hreq_error(r, 409, "compaction_disabled", "Invalid request", NULL,
+                  "compaction needs durable storage (this server runs with "
+                  "--durability none)");
+    return;
+  }
+  if (rc) {
+    as_hreq_engine_error(r, rc, NULL);
+    return;
+  }
+  as_buf b;
+  as_buf_init(&b, 0);
+  put_compaction_result(&b, &res);
+  as_hreq_respond(r, 200, "application/json", &b);
+}
+
+void as_route_compaction_stats(as_hreq *r) {
+  as_compaction_stats s;
+  as_compaction_config c;
+  as_compaction_stats_get(r->srv->db, &s, &c);
+  as_stats st;
+  as_db_stats(r->srv->db, &st);
+  as_buf b;
+  as_buf_init(&b, 0);
+  as_buf_printf(&b,
+                "{\"stats\":{\"total_compactions\":%llu,\"total_files_compacted\":%llu,"
+                "\"total_bytes_before\":%llu,\"total_bytes_after\":%llu,"
+                "\"total_events_compacted\":%llu,\"last_compaction_duration_ms\":%llu,"
+                "\"space_saved_bytes\":%llu},",
+                (unsigned long long)s.total_compactions,
+                (unsigned long long)s.total_files_compacted,
+                (unsigned long long)s.total_bytes_before,
+                (unsigned long long)s.total_bytes_after,
+                (unsigned long long)s.total_events_compacted,
+                (unsigned long long)s.last_compaction_duration_ms,
+                (unsigned long long)s.space_saved_bytes);
+  as_buf_printf(&b,
+                "\"config\":{\"min_files_to_compact\":%u,\"target_file_size\":%llu,"
+                "\"max_file_size\":%llu,\"small_file_threshold\":%llu,"
+                "\"compaction_interval_seconds\":%u,\"auto_compact\":%s,"
+                "\"strategy\":\"%s\"},",
+                c.min_files_to_compact, (unsigned long long)c.target_file_size,
+                (unsigned long long)c.max_file_size,
+                (unsigned long long)c.small_file_threshold,
+                c.compaction_interval_seconds, c.auto_compact ? "true" : "false",
+                as_compaction_strategy_name(c.strategy));
+  as_buf_printf(&b,
+                "\"storage\":{\"parquet_files\":%llu,\"parquet_bytes\":%llu,"
+                "\"sealed_position\":%llu,\"wal_segments\":%llu,\"wal_bytes\":%llu}}",
+                (unsigned long long)st.parquet_files,
+                (unsigned long long)st.parquet_bytes,
+                (unsigned long long)st.sealed_position,
+                (unsigned long long)st.wal_segments,
+                (unsigned long long)st.storage_bytes);
   as_hreq_respond(r, 200, "application/json", &b);
 }

@@ -25,7 +25,11 @@ static void usage(FILE *f) {
           "  --durability MODE      sync | interval=MS | none (ALLSOURCE_DURABILITY; default sync)\n"
           "  --threads N            HTTP threads (ALLSOURCE_THREADS; default: CPUs)\n"
           "  --max-body BYTES       request body limit (ALLSOURCE_MAX_BODY; default 16777216)\n"
-          "  --segment-size BYTES   WAL segment size (ALLSOURCE_SEGMENT_SIZE; default 67108864)\n"
+          "  --segment-bytes BYTES  seal the WAL tail into Parquet every BYTES\n"
+          "                         (ALLSOURCE_SEGMENT_BYTES; default 67108864)\n"
+          "  --segment-events N     ... or every N events (ALLSOURCE_SEGMENT_EVENTS; default off)\n"
+          "  --compaction STRATEGY  sizebased | timebased | fullcompaction | off\n"
+          "                         (ALLSOURCE_COMPACTION; default sizebased, hourly)\n"
           "  --log-level LEVEL      error | warn | info | debug (ALLSOURCE_LOG_LEVEL; default info)\n"
           "  --help, --version\n");
 }
@@ -82,7 +86,9 @@ int main(int argc, char **argv) {
   if ((env = getenv("ALLSOURCE_DURABILITY"))) durability = env;
   const char *threads = getenv("ALLSOURCE_THREADS");
   const char *max_body = getenv("ALLSOURCE_MAX_BODY");
-  const char *seg = getenv("ALLSOURCE_SEGMENT_SIZE");
+  const char *seg = getenv("ALLSOURCE_SEGMENT_BYTES");
+  const char *seg_events = getenv("ALLSOURCE_SEGMENT_EVENTS");
+  const char *compaction = getenv("ALLSOURCE_COMPACTION");
   const char *level = getenv("ALLSOURCE_LOG_LEVEL");
 
   static const struct option longopts[] = {
@@ -91,7 +97,10 @@ int main(int argc, char **argv) {
       {"durability", required_argument, 0, 'D'},
       {"threads", required_argument, 0, 't'},
       {"max-body", required_argument, 0, 'b'},
+      {"segment-bytes", required_argument, 0, 's'},
       {"segment-size", required_argument, 0, 's'},
+      {"segment-events", required_argument, 0, 'e'},
+      {"compaction", required_argument, 0, 'c'},
       {"log-level", required_argument, 0, 'L'},
       {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, 'V'},
@@ -105,6 +114,8 @@ int main(int argc, char **argv) {
       case 't': threads = optarg; break;
       case 'b': max_body = optarg; break;
       case 's': seg = optarg; break;
+      case 'e': seg_events = optarg; break;
+      case 'c': compaction = optarg; break;
       case 'L': level = optarg; break;
       case 'h': usage(stdout); return 0;
       case 'V': printf("allsourced %s\n", AS_VERSION_STRING); return 0;
@@ -140,6 +151,23 @@ int main(int argc, char **argv) {
       return 2;
     }
     opt.segment_bytes = v;
+  }
+  if (seg_events) {
+    if (parse_u64(seg_events, 1, (uint64_t)1 << 40, &v)) {
+      fprintf(stderr, "allsourced: bad segment event count '%s'\n", seg_events);
+      return 2;
+    }
+    opt.segment_events = v;
+  }
+  if (compaction) {
+    if (!strcmp(compaction, "off")) opt.compaction.auto_compact = false;
+    else if (!strcmp(compaction, "sizebased")) opt.compaction.strategy = AS_COMPACT_SIZE_BASED;
+    else if (!strcmp(compaction, "timebased")) opt.compaction.strategy = AS_COMPACT_TIME_BASED;
+    else if (!strcmp(compaction, "fullcompaction")) opt.compaction.strategy = AS_COMPACT_FULL;
+    else {
+      fprintf(stderr, "allsourced: bad compaction strategy '%s'\n", compaction);
+      return 2;
+    }
   }
   if (level && parse_level(level, &opt.log_level)) {
     fprintf(stderr, "allsourced: bad log level '%s'\n", level);

@@ -235,7 +235,8 @@ void as_wal_recovery_free(as_wal_recovery *rec) {
 }
 
 static as_err remove_segment(const as_io *io, const char *dir, const char *path,
-                             as_error *err) {
+                             bool read_only, as_error *err) {
+  if (read_only) return AS_OK; /* reported, left in place */
   int ur = io->unlink(io->ctx, path);
   if (ur == 0) ur = io->fsync_dir(io->ctx, dir);
   if (ur < 0)
@@ -245,9 +246,9 @@ static as_err remove_segment(const as_io *io, const char *dir, const char *path,
 }
 
 as_err as_wal_recover(const as_io *io, const char *dir, const as_logger *log,
-                      uint64_t sealed_through, as_wal_segment_fn on_segment,
-                      as_wal_frame_fn on_frame, void *arg,
-                      as_wal_recovery *out, as_error *err) {
+                      uint64_t sealed_through, bool read_only,
+                      as_wal_segment_fn on_segment, as_wal_frame_fn on_frame,
+                      void *arg, as_wal_recovery *out, as_error *err) {
   as_err rc = AS_OK;
   seg_list segs = {0};
   unsigned char *buf = NULL;
@@ -272,7 +273,7 @@ as_err as_wal_recover(const as_io *io, const char *dir, const as_logger *log,
   while (first_kept + 1 < segs.n && segs.v[first_kept + 1].first <= sealed_through + 1) {
     snprintf(path, sizeof path, "%s/%s", dir, segs.v[first_kept].name);
     as__log(log, AS_LOG_INFO, "wal: removing %s (already sealed)", path);
-    AS_CHECK(remove_segment(io, dir, path, err));
+    AS_CHECK(remove_segment(io, dir, path, read_only, err));
     first_kept++;
   }
 
@@ -294,7 +295,7 @@ as_err as_wal_recover(const as_io *io, const char *dir, const as_logger *log,
               "wal: removing incomplete segment %s (%zu bytes, no valid "
               "header)",
               path, size);
-      AS_CHECK(remove_segment(io, dir, path, err));
+      AS_CHECK(remove_segment(io, dir, path, read_only, err));
       out->truncated_bytes += size;
       as_free(buf);
       buf = NULL;
@@ -372,10 +373,10 @@ as_err as_wal_recover(const as_io *io, const char *dir, const as_logger *log,
               "wal: %s: torn tail at offset %zu (%s): cutting %zu bytes "
               "(%" PRIu64 " unacknowledged events)",
               path, pending, why, size - pending, next - pending_first);
-      int fd = io->open(io->ctx, path, AS_IO_RDWR);
-      int tr = fd < 0 ? fd : io->ftruncate(io->ctx, fd, pending);
-      if (tr == 0) tr = io->fdatasync(io->ctx, fd);
-      if (fd >= 0) io->close(io->ctx, fd);
+      int fd = read_only ? 0 : io->open(io->ctx, path, AS_IO_RDWR);
+      int tr = read_only || fd < 0 ? fd : io->ftruncate(io->ctx, fd, pending);
+      if (!read_only && tr == 0) tr = io->fdatasync(io->ctx, fd);
+      if (!read_only && fd >= 0) io->close(io->ctx, fd);
       if (tr < 0)
         AS_FAIL(as__error_set(err, as_io_err(tr), 0, "",
                               "%s: cannot truncate torn tail: %s", path,
@@ -388,7 +389,7 @@ as_err as_wal_recover(const as_io *io, const char *dir, const as_logger *log,
       /* The last segment holds only sealed positions: drop it, so a new
        * segment starts at sealed_through + 1. */
       as__log(log, AS_LOG_INFO, "wal: removing %s (already sealed)", path);
-      AS_CHECK(remove_segment(io, dir, path, err));
+      AS_CHECK(remove_segment(io, dir, path, read_only, err));
       break;
     }
     if (last && next < sealed_through + 1)

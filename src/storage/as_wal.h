@@ -175,12 +175,13 @@ typedef struct as_wal_recovery {
  *  behind between sealing and deletion), frames up to it are verified but
  *  not handed over, and the log must continue at sealed_through + 1.
  *  Returns AS_ECORRUPT with `err` naming the file and offset on real
- *  corruption.  Free out->segs with as_wal_recovery_free() unless
+ *  corruption.  With `read_only` nothing is changed on disk: a torn tail
+ *  or a leftover segment is only reported (logged and counted).  Free out->segs with as_wal_recovery_free() unless
  *  as_wal_open() took it. */
 as_err as_wal_recover(const as_io *io, const char *dir, const as_logger *log,
-                      uint64_t sealed_through, as_wal_segment_fn on_segment,
-                      as_wal_frame_fn on_frame, void *arg,
-                      as_wal_recovery *out, as_error *err);
+                      uint64_t sealed_through, bool read_only,
+                      as_wal_segment_fn on_segment, as_wal_frame_fn on_frame,
+                      void *arg, as_wal_recovery *out, as_error *err);
 void as_wal_recovery_free(as_wal_recovery *rec);
 
 /* --- Appending ---------------------------------------------------------- */
