@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from apiutil import clean_env, free_port, new_id, sanitizer_report
+from conftest import SANITIZED
 
 FLAGS = ["--listen", "--data-dir", "--durability", "--threads", "--max-body",
          "--log-level", "--help", "--version"]
@@ -102,6 +103,10 @@ def test_bad_values_exit_2_with_message(allsourced_bin, tmp_path, args, env, wor
     assert not data.exists()  # bad arguments are refused before opening the store
 
 
+@pytest.mark.xfail(SANITIZED, strict=True, reason="BUG (seen under ASan only): "
+                   "as_server_start() frees the server and then formats "
+                   "s->cfg.listen into the error message (heap-use-after-free, "
+                   "src/http/as_http.c, invalid listen address path)")
 @pytest.mark.parametrize("listen", ["nonsense", "127.0.0.1", "127.0.0.1:99999",
                                     "256.0.0.1:8080", "127.0.0.1:port", "[::1:80"])
 def test_bad_listen_address(allsourced_bin, tmp_path, listen):
