@@ -368,6 +368,19 @@ AS_API uint64_t as_iter_snapshot_position(const as_iter *it);
 /** Closes the iterator.  Accepts NULL. */
 AS_API void as_iter_close(as_iter *it);
 
+/** Called from the writer right after new events become visible, with the
+ *  new committed position.  Must be quick and must not block or call back
+ *  into the store's append functions (wake another thread instead). */
+typedef void (*as_commit_fn)(void *arg, uint64_t committed);
+
+/** Adds a commit listener (at most 8).  AS_ELIMIT when the slots are
+ *  taken. */
+AS_API as_err as_db_on_commit(as_db *db, as_commit_fn fn, void *arg);
+
+/** Removes a listener added with as_db_on_commit(); when it returns, fn is
+ *  not running and will not be called again. */
+AS_API void as_db_off_commit(as_db *db, as_commit_fn fn, void *arg);
+
 /** The committed (visible, durable per mode) position; 0 when empty. */
 AS_API uint64_t as_db_committed_position(as_db *db);
 

@@ -3,6 +3,7 @@
  * lookups shared by the other engine files; statistics.
  */
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -441,4 +442,43 @@ void as__mem_report(as_db *db, as_mem_report *out) {
   out->snapshots = db->snaps.bytes;
   pthread_mutex_unlock(&db->snaps.mu);
   out->total = as__alloc_live_bytes();
+}
+
+as_err as_db_on_commit(as_db *db, as_commit_fn fn, void *arg) {
+  pthread_mutex_lock(&db->qmu);
+  int n = atomic_load(&db->nlisteners);
+  as_err rc = AS_ELIMIT;
+  for (int i = 0; i < n; i++) { /* reuse a removed slot */
+    if (!atomic_load(&db->listeners[i].fn)) {
+      atomic_store(&db->listeners[i].arg, arg);
+      atomic_store(&db->listeners[i].fn, fn);
+      pthread_mutex_unlock(&db->qmu);
+      return AS_OK;
+    }
+  }
+  if (n < (int)AS_ARRAY_LEN(db->listeners)) {
+    atomic_store(&db->listeners[n].arg, arg);
+    atomic_store(&db->listeners[n].fn, fn);
+    atomic_store_explicit(&db->nlisteners, n + 1, memory_order_release);
+    rc = AS_OK;
+  }
+  pthread_mutex_unlock(&db->qmu);
+  return rc;
+}
+
+void as_db_off_commit(as_db *db, as_commit_fn fn, void *arg) {
+  pthread_mutex_lock(&db->qmu);
+  int n = atomic_load(&db->nlisteners);
+  for (int i = 0; i < n; i++)
+    if (atomic_load(&db->listeners[i].fn) == fn &&
+        atomic_load(&db->listeners[i].arg) == arg)
+      atomic_store(&db->listeners[i].fn, NULL);
+  /* Listeners run inside a commit cycle, under the writer role: once the
+   * role is free, no cycle can still be calling the removed one. */
+  while (db->leader) {
+    pthread_mutex_unlock(&db->qmu);
+    sched_yield();
+    pthread_mutex_lock(&db->qmu);
+  }
+  pthread_mutex_unlock(&db->qmu);
 }

@@ -189,6 +189,11 @@ struct as_db {
   bool writer_started;
 
   as_projmgr proj;
+  struct {
+    _Atomic(as_commit_fn) fn;
+    void *_Atomic arg;
+  } listeners[8];
+  _Atomic int nlisteners;
   as_storage storage;
   bool storage_ready;
   as_snapstore snaps;

@@ -378,6 +378,11 @@ static void process_cycle(as_db *db, as_req *batch) {
     atomic_fetch_add_explicit(&db->n_types, db->cyc_new_types,
                               memory_order_relaxed);
     as__projmgr_notify(db);
+    int nl = atomic_load_explicit(&db->nlisteners, memory_order_acquire);
+    for (int i = 0; i < nl; i++) {
+      as_commit_fn fn = atomic_load_explicit(&db->listeners[i].fn, memory_order_acquire);
+      if (fn) fn(atomic_load_explicit(&db->listeners[i].arg, memory_order_relaxed), last);
+    }
   }
   if (db->has_wal && db->wal.rotations != db->rotations_seen) {
     db->rotations_seen = db->wal.rotations;

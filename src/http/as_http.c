@@ -30,6 +30,8 @@ static const as_route g_routes[] = {
     {"POST", "/api/v1/events", as_route_ingest, AS_ROUTE_BODY},
     {"POST", "/api/v1/events/batch", as_route_ingest_batch, AS_ROUTE_BODY},
     {"GET", "/api/v1/events/query", as_route_query, 0},
+    {"GET", "/api/v1/events/stream", as_route_stream, 0},
+    {"GET", "/api/v1/events/subscribe", as_route_subscribe, 0},
     {"GET", "/api/v1/events/{id}", as_route_event_by_id, 0},
     {"GET", "/api/v1/entities/{entity_id+}/state", as_route_entity_state, 0},
     {"GET", "/api/v1/entities/{entity_id+}/snapshot", as_route_entity_snapshot, 0},
@@ -561,7 +563,7 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
     return AS_EINVAL;
   }
   unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC |
-                   MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+                   MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
   if (fam == 6) flags |= MHD_USE_IPv6;
   struct MHD_OptionItem opts[16];
   int k = 0;
@@ -582,9 +584,14 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
     opts[k++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
                                         (intptr_t)s->cfg.threads, NULL};
   opts[k++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+  if (as_ws_hub_start(db, &s->log, &s->hub)) {
+    as_free(s);
+    return AS_ENOMEM;
+  }
   s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                           MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
   if (!s->d) {
+    as_ws_hub_stop(s->hub);
     int e = errno;
     if (err) {
       err->code = AS_EIO;
@@ -608,6 +615,9 @@ void as_server_stop(as_server *s, unsigned drain_ms) {
   if (!s) return;
   MHD_socket fd = MHD_quiesce_daemon(s->d);
   if (fd != MHD_INVALID_SOCKET) close(fd);
+  /* WebSockets get a close frame; parked subscriptions resume and end. */
+  as_ws_hub_stop(s->hub);
+  s->hub = NULL;
   for (unsigned waited = 0; waited < drain_ms; waited += 10) {
     const union MHD_DaemonInfo *i =
         MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);

@@ -30,6 +30,7 @@
 #include "core/as_json.h"
 #include "core/as_log.h"
 #include "http/as_http.h"
+#include "http/as_ws.h"
 
 typedef struct as_hreq as_hreq;
 typedef void (*as_handler_fn)(as_hreq *r);
@@ -48,6 +49,7 @@ typedef struct as_route {
 struct as_server {
   as_db *db;
   struct MHD_Daemon *d;
+  as_ws_hub *hub;
   as_server_config cfg;
   as_logger log;
   int64_t started_us;
@@ -159,5 +161,7 @@ void as_route_entity_state(as_hreq *r);
 void as_route_entity_snapshot(as_hreq *r);
 void as_route_compaction_trigger(as_hreq *r);
 void as_route_compaction_stats(as_hreq *r);
+void as_route_stream(as_hreq *r);
+void as_route_subscribe(as_hreq *r);
 
 #endif /* AS_HTTP_INT_H */

@@ -4,6 +4,7 @@
 #include "core/as_crc32c.h"
 #include "core/as_hash.h"
 #include "core/as_rand.h"
+#include "core/as_sha1.h"
 #include "core/as_uuid.h"
 
 AS_TEST(time_round_trips) {
@@ -132,6 +133,28 @@ AS_TEST(allocator_counts_and_injects) {
   CHECK(as__alloc_injected_failures() == 1);
   as_free(a);
   as_free(c);
+}
+
+AS_TEST(sha1_and_base64_known_vectors) {
+  uint8_t h[20];
+  char b64[64];
+  as_sha1("abc", 3, h);
+  static const uint8_t abc[20] = {0xa9, 0x99, 0x3e, 0x36, 0x47, 0x06, 0x81, 0x6a, 0xba, 0x3e,
+                                  0x25, 0x71, 0x78, 0x50, 0xc2, 0x6c, 0x9c, 0xd0, 0xd8, 0x9d};
+  CHECK(memcmp(h, abc, 20) == 0);
+  /* RFC 6455 section 1.3 handshake example */
+  const char *key = "dGhlIHNhbXBsZSBub25jZQ==258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  as_sha1(key, strlen(key), h);
+  as_base64(h, 20, b64);
+  CHECK_EQ_STR(b64, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  /* 56..63-byte tails take two final blocks */
+  char msg[200];
+  memset(msg, 'a', sizeof msg);
+  as_sha1(msg, 60, h);
+  as_base64(h, 20, b64);
+  CHECK_EQ_STR(b64, "E9lWAz2a9Em/4sTveMF8IEacS/E="); /* python3 hashlib */
+  as_base64((const uint8_t *)"ab", 2, b64);
+  CHECK_EQ_STR(b64, "YWI=");
 }
 
 AS_TEST_MAIN()
