@@ -195,6 +195,13 @@ def test_strings_with_escapes_in_ids(server):
     assert [e["position"] for e in server.query(entity_id='café "q"')] == [1]
 
 
+def test_escaped_member_names(server):
+    # "\u0065ntity_id" is the member name "entity_id"
+    res = server.ingest_raw('{"\\u0065ntity_id":"esc","event_\\u0074ype":"t","payload":1}')
+    ev = server.get("/api/v1/events/" + res["event_id"]).json()
+    assert (ev["entity_id"], ev["event_type"]) == ("esc", "t")
+
+
 def test_unknown_fields_are_ignored(server):
     res = server.ingest("e", "t", {"a": 1}, extra_field={"x": 1}, timestamp="1999-01-01T00:00:00Z",
                         version=42, position=99)

@@ -80,6 +80,14 @@ def test_batch_max_size_accepted(server):
     assert st["total_events"] == n and st["total_entities"] == 7
 
 
+def test_batch_max_size_ndjson_accepted(server):
+    line = json.dumps(ev("nd", "t.n", {"x": 1}))
+    r = server.post("/api/v1/events/batch", data=("\n".join([line] * 10000) + "\n\n").encode(),
+                    headers={"Content-Type": "application/x-ndjson"})
+    assert r.status_code == 200, r.text[:300]
+    _check_batch_result(r.json(), 10000, 1)
+
+
 def test_batch_atomic_on_invalid_event(server):
     server.ingest("x", "t", 0)
     r = server.post("/api/v1/events/batch", json=[ev("a"), ev("b"), ev("", "t"), ev("c")])

@@ -36,6 +36,10 @@ def test_02_persistence_and_recovery(server):
     assert server.state("user-1").json()["event_count"] == 50
     st = server.stats()
     assert st["total_events"] == 50 and st["recovered_events"] == 50
+    # total_ingested: recovered at start-up plus ingested since
+    assert st["total_ingested"] == 50
+    server.ingest("user-2", "user.action", {})
+    assert server.stats()["total_ingested"] == 51
 
 
 def test_03_wal_durability_and_recovery(server):

@@ -125,9 +125,24 @@ def test_bad_listen_address(allsourced_bin, tmp_path, listen):
                    "MHD_OPTION_LISTENING_ADDRESS_REUSE sets SO_REUSEPORT, so both bind "
                    "and the kernel splits connections between two stores")
 def test_port_in_use(server, allsourced_bin, tmp_path):
-    rc, out, err = run(allsourced_bin, ["--listen", "127.0.0.1:%d" % server.port,
-                                        "--data-dir", str(tmp_path / "other")], timeout=10)
-    assert rc != 0
+    errf = tmp_path / "second.err"
+    with open(errf, "wb") as f:
+        p = subprocess.Popen([allsourced_bin, "--listen", "127.0.0.1:%d" % server.port,
+                              "--data-dir", str(tmp_path / "other")],
+                             stdout=subprocess.DEVNULL, stderr=f, env=clean_env())
+    try:
+        deadline = time.monotonic() + 30
+        while p.poll() is None and time.monotonic() < deadline:
+            if "listening on" in errf.read_text(errors="replace"):
+                break  # it started: the bug
+            time.sleep(0.02)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+    err = errf.read_text(errors="replace")
+    assert "listening on" not in err, "a second server started on the same port:\n" + err
+    assert p.returncode != 0
     assert "127.0.0.1:%d" % server.port in err and "in use" in err, err
     assert server.get("/health").status_code == 200
 

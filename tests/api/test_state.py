@@ -89,6 +89,20 @@ def test_state_other_entities_do_not_leak(server):
     assert server.state("p/x").json()["current_state"] == {"c": 3}
 
 
+def test_entity_ids_that_look_like_routes(server):
+    for ent in ("state", "snapshot", "a/state", "b/snapshot/state", "api/v1/stats"):
+        server.ingest(ent, "t", {"id": ent})
+    for ent in ("state", "snapshot", "a/state", "b/snapshot/state", "api/v1/stats"):
+        r = server.get("/api/v1/entities/%s/state" % ent)
+        assert r.status_code == 200, ent
+        assert r.json()["entity_id"] == ent and r.json()["current_state"] == {"id": ent}
+        r = server.get("/api/v1/entities/%s/snapshot" % ent)
+        assert r.status_code == 200, ent
+        assert r.json()["snapshot"] == {"id": ent}
+    # a percent-encoded slash is the same entity as a literal one
+    assert server.get("/api/v1/entities/a%2Fstate/state").json()["entity_id"] == "a/state"
+
+
 def test_state_unknown_entity_404(server):
     server.ingest("known", "t", {})
     r = server.state("unknown")
