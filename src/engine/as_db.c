@@ -243,8 +243,41 @@ out:
   return rc;
 }
 
+static as_err open_impl(const char *dir, const as_options *opt, bool is_meta,
+                        as_db **out, as_error *err);
+
 as_err as_db_open(const char *dir, const as_options *opt, as_db **out,
                   as_error *err) {
+  return open_impl(dir, opt, false, out, err);
+}
+
+/* Opens dir/meta, the store of registries. */
+static as_err open_meta(as_db *db, as_error *err) {
+  as_options o = db->opt;
+  o.seal = false;
+  o.snapshot_every_events = 0;
+  o.snapshot_every_seconds = 0;
+  o.segment_events = 0;
+  o.compaction.auto_compact = false;
+  char *mdir = path_join(db->dir, "meta");
+  if (!mdir) return AS_ENOMEM;
+  if (o.read_only) { /* an old data directory may have no meta store */
+    char *lock = path_join(mdir, "LOCK");
+    int fd = lock ? db->io->open(db->io->ctx, lock, AS_IO_RDONLY) : -1;
+    as_free(lock);
+    if (fd < 0) {
+      as_free(mdir);
+      return AS_OK;
+    }
+    db->io->close(db->io->ctx, fd);
+  }
+  as_err rc = open_impl(mdir, &o, true, &db->meta, err);
+  as_free(mdir);
+  return rc;
+}
+
+static as_err open_impl(const char *dir, const as_options *opt, bool is_meta,
+                        as_db **out, as_error *err) {
   as_err rc = AS_OK;
   as__error_clear(err);
   *out = NULL;
@@ -255,6 +288,7 @@ as_err as_db_open(const char *dir, const as_options *opt, as_db **out,
   else
     as_options_init(&db->opt);
   db->lock_fd = -1;
+  db->is_meta = is_meta;
   pthread_mutex_init(&db->qmu, NULL);
   pthread_cond_init(&db->qcv, NULL);
   db->log.fn = db->opt.log_fn;
@@ -305,12 +339,16 @@ as_err as_db_open(const char *dir, const as_options *opt, as_db **out,
 
   as__snapstore_init(db);
   db->snaps_ready = true;
+  if (db->dir && !is_meta) {
+    AS_CHECK(open_meta(db, err));
+    AS_CHECK(as__snapshots_load(db));
+  }
   if (db->has_wal) AS_CHECK(as__storage_start(db));
   AS_CHECK(as__projmgr_start(db));
   AS_CHECK(as__builtin_projections_register(db));
   AS_CHECK(as__snapshots_auto_register(db));
   AS_CHECK(as__writer_start(db));
-  if (db->dir)
+  if (db->dir && !is_meta)
     as__log(&db->log, AS_LOG_INFO,
             "recovery: %" PRIu64 " events (%" PRIu64 " Parquet files, %" PRIu64
             " WAL segments of %" PRIu64 " bytes) in %.1f ms%s",
@@ -327,6 +365,7 @@ out:
   as__storage_stop(db);
   as__projmgr_stop(db);
   if (db->has_wal) as_wal_close(&db->wal);
+  as_db_close(db->meta);
   db_free(db);
   return rc;
 }
@@ -336,7 +375,8 @@ void as_db_close(as_db *db) {
   as__writer_stop(db);
   as__storage_stop(db);
   if (db->has_wal) as_wal_close(&db->wal);
-  as__projmgr_stop(db);
+  as__projmgr_stop(db); /* may still persist automatic snapshots */
+  as_db_close(db->meta);
   db_free(db);
 }
 

@@ -198,6 +198,11 @@ struct as_db {
   bool storage_ready;
   as_snapstore snaps;
   bool snaps_ready;
+  /* The meta store (data/meta): an internal store whose events are the
+   * registries (snapshots, schemas), replayed at open.  NULL in memory-only
+   * mode and inside the meta store itself. */
+  as_db *meta;
+  bool is_meta;
   as_recovery_info recovery;
 };
 
@@ -247,6 +252,8 @@ as_snap *as__snap_find(as_db *db, const char *id, size_t len, uint64_t bound);
 void as__snap_release(as_snap *s);
 /** Registers the automatic-snapshot projection if enabled in the options. */
 as_err as__snapshots_auto_register(as_db *db);
+/** Loads persisted snapshots from the meta store (at open). */
+as_err as__snapshots_load(as_db *db);
 
 /* as_state.c */
 /** State of entity `e` over its events at positions <= bound, starting from

@@ -13,6 +13,8 @@
 
 #include "core/as_alloc.h"
 #include "core/as_common.h"
+#include "core/as_buf.h"
+#include "core/as_json.h"
 #include "core/as_uuid.h"
 #include "engine/as_db_int.h"
 
@@ -113,6 +115,115 @@ out:
   return rc;
 }
 
+/* --- Persistence (the meta store) --------------------------------------
+ * Each snapshot is an event of type "snapshot" in the meta store, entity =
+ * the snapshot's entity, payload {"id","event_count","position","as_of_us",
+ * "created_us","kind","state"}.  Requested snapshots are appended
+ * synchronously (durable before the caller hears of them); automatic ones
+ * asynchronously.  At open they are replayed, checked against the log and
+ * pruned like live ones. */
+
+static void persisted_cb(void *arg, as_err rc, const as_append_result *res,
+                         size_t n, const as_error *err) {}
+
+static as_err persist(as_db *db, const char *id, size_t len, const as_snap *s,
+                      bool wait) {
+  as_buf b;
+  as_buf_init(&b, 0);
+  char uuid[37];
+  as_uuid_format(s->info.id, uuid);
+  as_buf_printf(&b,
+                "{\"id\":\"%s\",\"event_count\":%" PRIu64 ",\"position\":%" PRIu64
+                ",\"as_of_us\":%" PRId64 ",\"created_us\":%" PRId64
+                ",\"kind\":\"%s\",\"state\":",
+                uuid, s->info.event_count, s->info.position, s->info.as_of_us,
+                s->info.created_us, as_snapshot_kind_name(s->info.kind));
+  as_buf_append(&b, s->json, s->json_len);
+  as_buf_putc(&b, '}');
+  as_err rc = as_buf_error(&b);
+  if (!rc) {
+    as_event_in ev;
+    as_event_in_init(&ev);
+    ev.entity_id = id;
+    ev.entity_id_len = len;
+    ev.event_type = "snapshot";
+    ev.event_type_len = 8;
+    ev.payload = b.data;
+    ev.payload_len = b.len;
+    as_error err;
+    rc = wait ? as_append(db->meta, &ev, 1, NULL, &err)
+              : as_append_async(db->meta, &ev, 1, persisted_cb, NULL, &err);
+    if (rc)
+      as__log(&db->log, AS_LOG_WARN, "snapshots: cannot persist a snapshot of %s: %s",
+              id, err.message);
+  }
+  as_buf_free(&b);
+  return wait ? rc : AS_OK;
+}
+
+static const char *kind_names[] = {"manual", "automatic", "ondemand"};
+
+/* Rebuilds a persisted snapshot if it still matches the log. */
+static as_err load_one(as_db *db, const as_event *ev) {
+  as_json_val root = as_json_root(ev->payload, ev->payload_len), v;
+  as_snapshot_info info;
+  memset(&info, 0, sizeof info);
+  int64_t t;
+  if (!as_json_obj_get(root, "id", &v) || v.kind != AS_JSON_STRING ||
+      as_uuid_parse(v.p + 1, v.len - 2, info.id) ||
+      !as_json_obj_get(root, "event_count", &v) || as_json_to_u64(v, &info.event_count) ||
+      !as_json_obj_get(root, "position", &v) || as_json_to_u64(v, &info.position) ||
+      !as_json_obj_get(root, "as_of_us", &v) || as_json_to_i64(v, &info.as_of_us) ||
+      !as_json_obj_get(root, "created_us", &v) || as_json_to_i64(v, &t) ||
+      !as_json_obj_get(root, "state", &v) || v.kind != AS_JSON_OBJECT)
+    return AS_ECORRUPT;
+  info.created_us = t;
+  as_json_val kv;
+  info.kind = AS_SNAPSHOT_MANUAL;
+  if (as_json_obj_get(root, "kind", &kv))
+    for (int k = 0; k < 3; k++)
+      if (as_json_str_eq(kv, kind_names[k], strlen(kind_names[k]))) info.kind = (as_snapshot_kind)k;
+  /* The log must still hold the event the snapshot ends at (a store in
+   * interval mode can lose its unsynced tail; its snapshots go with it). */
+  as_event at;
+  if (as_get_by_position(db, info.position, &at) != AS_OK ||
+      at.entity_id_len != ev->entity_id_len ||
+      memcmp(at.entity_id, ev->entity_id, ev->entity_id_len) != 0 ||
+      at.version != info.event_count)
+    return AS_OK; /* stale: ignored */
+  as_snap *s = as_malloc(sizeof *s + v.len + 1);
+  if (!s) return AS_ENOMEM;
+  atomic_init(&s->refs, 1);
+  memcpy(s->json, v.p, v.len);
+  s->json[v.len] = '\0';
+  s->json_len = (uint32_t)v.len;
+  info.size_bytes = v.len;
+  s->info = info;
+  return store_add(db, ev->entity_id, ev->entity_id_len, s);
+}
+
+as_err as__snapshots_load(as_db *db) {
+  as_query q;
+  as_query_init(&q);
+  q.event_type = "snapshot";
+  q.event_type_len = 8;
+  as_iter *it;
+  as_err rc = as_query_open(db->meta, &q, &it);
+  if (rc) return rc;
+  as_event ev;
+  uint64_t n = 0, bad = 0;
+  while (!rc && as_iter_next(it, &ev) == AS_OK) {
+    as_err r = load_one(db, &ev);
+    if (r == AS_ECORRUPT) bad++;
+    else rc = r;
+    n++;
+  }
+  as_iter_close(it);
+  if (bad)
+    as__log(&db->log, AS_LOG_WARN, "snapshots: %" PRIu64 " malformed records ignored", bad);
+  return rc;
+}
+
 /* Builds and stores a snapshot of entity e at position `bound`. */
 static as_err snapshot_at(as_db *db, as_entity *e, uint64_t bound,
                           as_snapshot_kind kind, as_snapshot_info *out) {
@@ -141,7 +252,11 @@ static as_err snapshot_at(as_db *db, as_entity *e, uint64_t bound,
   as_uuid_v7(&db->snaps.rng, s->info.created_us, s->info.id);
   pthread_mutex_unlock(&db->snaps.mu);
   if (out) *out = s->info;
-  return store_add(db, e->id, e->id_len, s);
+  atomic_fetch_add(&s->refs, 1); /* kept for persisting after the insert */
+  rc = store_add(db, e->id, e->id_len, s);
+  if (!rc && db->meta) rc = persist(db, e->id, e->id_len, s, kind != AS_SNAPSHOT_AUTOMATIC);
+  as__snap_release(s);
+  return rc;
 }
 
 as_err as_snapshot_create(as_db *db, const char *entity_id, size_t len,

@@ -35,6 +35,9 @@ static const as_route g_routes[] = {
     {"GET", "/api/v1/events/{id}", as_route_event_by_id, 0},
     {"GET", "/api/v1/entities/{entity_id+}/state", as_route_entity_state, 0},
     {"GET", "/api/v1/entities/{entity_id+}/snapshot", as_route_entity_snapshot, 0},
+    {"POST", "/api/v1/snapshots", as_route_snapshot_create, AS_ROUTE_BODY},
+    {"GET", "/api/v1/snapshots", as_route_snapshot_list, 0},
+    {"GET", "/api/v1/snapshots/{entity_id+}/latest", as_route_snapshot_latest, 0},
     {"POST", "/api/v1/compaction/trigger", as_route_compaction_trigger, 0},
     {"GET", "/api/v1/compaction/stats", as_route_compaction_stats, 0},
 };

@@ -162,6 +162,9 @@ void as_route_entity_snapshot(as_hreq *r);
 void as_route_compaction_trigger(as_hreq *r);
 void as_route_compaction_stats(as_hreq *r);
 void as_route_stream(as_hreq *r);
+void as_route_snapshot_create(as_hreq *r);
+void as_route_snapshot_list(as_hreq *r);
+void as_route_snapshot_latest(as_hreq *r);
 void as_route_subscribe(as_hreq *r);
 
 #endif /* AS_HTTP_INT_H */

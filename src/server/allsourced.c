@@ -30,6 +30,11 @@ static void usage(FILE *f) {
           "  --segment-events N     ... or every N events (ALLSOURCE_SEGMENT_EVENTS; default off)\n"
           "  --compaction STRATEGY  sizebased | timebased | fullcompaction | off\n"
           "                         (ALLSOURCE_COMPACTION; default sizebased, hourly)\n"
+          "  --snapshot-events N    automatic snapshot every N events of an entity, 0 = off\n"
+          "                         (ALLSOURCE_SNAPSHOT_EVENTS; default 100)\n"
+          "  --snapshot-seconds N   ... or after N seconds of event time (ALLSOURCE_SNAPSHOT_SECONDS;\n"
+          "                         default 3600, 0 = off)\n"
+          "  --snapshot-keep N      snapshots kept per entity (ALLSOURCE_SNAPSHOT_KEEP; default 10)\n"
           "  --log-level LEVEL      error | warn | info | debug (ALLSOURCE_LOG_LEVEL; default info)\n"
           "  --help, --version\n");
 }
@@ -90,6 +95,9 @@ int main(int argc, char **argv) {
   const char *seg_events = getenv("ALLSOURCE_SEGMENT_EVENTS");
   const char *compaction = getenv("ALLSOURCE_COMPACTION");
   const char *level = getenv("ALLSOURCE_LOG_LEVEL");
+  const char *snap_events = getenv("ALLSOURCE_SNAPSHOT_EVENTS");
+  const char *snap_secs = getenv("ALLSOURCE_SNAPSHOT_SECONDS");
+  const char *snap_keep = getenv("ALLSOURCE_SNAPSHOT_KEEP");
 
   static const struct option longopts[] = {
       {"listen", required_argument, 0, 'l'},
@@ -102,6 +110,9 @@ int main(int argc, char **argv) {
       {"segment-events", required_argument, 0, 'e'},
       {"compaction", required_argument, 0, 'c'},
       {"log-level", required_argument, 0, 'L'},
+      {"snapshot-events", required_argument, 0, 'S'},
+      {"snapshot-seconds", required_argument, 0, 'T'},
+      {"snapshot-keep", required_argument, 0, 'K'},
       {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, 'V'},
       {0, 0, 0, 0}};
@@ -117,6 +128,9 @@ int main(int argc, char **argv) {
       case 'e': seg_events = optarg; break;
       case 'c': compaction = optarg; break;
       case 'L': level = optarg; break;
+      case 'S': snap_events = optarg; break;
+      case 'T': snap_secs = optarg; break;
+      case 'K': snap_keep = optarg; break;
       case 'h': usage(stdout); return 0;
       case 'V': printf("allsourced %s\n", AS_VERSION_STRING); return 0;
       default: usage(stderr); return 2;
@@ -168,6 +182,18 @@ int main(int argc, char **argv) {
       fprintf(stderr, "allsourced: bad compaction strategy '%s'\n", compaction);
       return 2;
     }
+  }
+  struct { const char *s, *name; uint64_t lo, hi; uint32_t *dst; } u32s[] = {
+      {snap_events, "snapshot-events", 0, 1u << 30, &opt.snapshot_every_events},
+      {snap_secs, "snapshot-seconds", 0, 1u << 30, &opt.snapshot_every_seconds},
+      {snap_keep, "snapshot-keep", 1, 100000, &opt.snapshot_max_per_entity}};
+  for (size_t i = 0; i < sizeof u32s / sizeof *u32s; i++) {
+    if (!u32s[i].s) continue;
+    if (parse_u64(u32s[i].s, u32s[i].lo, u32s[i].hi, &v)) {
+      fprintf(stderr, "allsourced: bad --%s '%s'\n", u32s[i].name, u32s[i].s);
+      return 2;
+    }
+    *u32s[i].dst = (uint32_t)v;
   }
   if (level && parse_level(level, &opt.log_level)) {
     fprintf(stderr, "allsourced: bad log level '%s'\n", level);

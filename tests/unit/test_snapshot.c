@@ -152,4 +152,43 @@ AS_TEST(automatic_manual_latest_list_and_pruning) {
   as_db_close(db);
 }
 
+AS_TEST(snapshots_survive_reopen) {
+  char dir[256];
+  REQUIRE(make_tmpdir(dir, sizeof dir));
+  as_options o;
+  as_options_init(&o);
+  o.snapshot_every_events = 10;
+  o.log_level = AS_LOG_WARN;
+  as_db *db;
+  REQUIRE(as_db_open(dir, &o, &db, NULL) == AS_OK);
+  for (int i = 0; i < 25; i++) {
+    char p[32];
+    snprintf(p, sizeof p, "{\"v\":%d}", i);
+    as_event_in e;
+    ev_init(&e, "acct", "t", p);
+    CHECK_OK(as_append(db, &e, 1, NULL, NULL));
+  }
+  wait_snapshots(db);
+  as_snapshot_info manual, got;
+  CHECK_OK(as_snapshot_create(db, "acct", 4, AS_SNAPSHOT_MANUAL, &manual));
+  int before = 0;
+  CHECK_OK(as_snapshot_list(db, NULL, 0, count_cb, &before));
+  CHECK_EQ_INT(before, 3); /* automatic at 10 and 20, manual at 25 */
+  as_db_close(db);
+  REQUIRE(as_db_open(dir, &o, &db, NULL) == AS_OK);
+  char *json;
+  size_t len;
+  CHECK_OK(as_snapshot_latest(db, "acct", 4, &got, &json, &len));
+  CHECK(memcmp(got.id, manual.id, 16) == 0);
+  CHECK_EQ_INT(got.event_count, 25);
+  CHECK_EQ_INT(got.kind, AS_SNAPSHOT_MANUAL);
+  CHECK_EQ_STR(json, "{\"v\":24}");
+  as_free(json);
+  int after = 0;
+  CHECK_OK(as_snapshot_list(db, NULL, 0, count_cb, &after));
+  CHECK_EQ_INT(after, before);
+  as_db_close(db);
+  remove_tree(dir);
+}
+
 AS_TEST_MAIN()
