@@ -381,6 +381,22 @@ AS_API as_err as_db_on_commit(as_db *db, as_commit_fn fn, void *arg);
  *  not running and will not be called again. */
 AS_API void as_db_off_commit(as_db *db, as_commit_fn fn, void *arg);
 
+/** Counts the events matching `q` without visiting them when the indexes
+ *  can answer (an entity or exact type with any position/time bounds: two
+ *  binary searches); otherwise iterates.  `limit` caps the count. */
+AS_API as_err as_query_count(as_db *db, const as_query *q, uint64_t *count);
+
+/** Called once per name with its number of committed events.  Return
+ *  non-zero to stop.  `name` is borrowed for the call. */
+typedef int (*as_name_cb)(void *arg, const char *name, size_t len,
+                          uint64_t count);
+
+/** Every event type with committed events (in no particular order). */
+AS_API as_err as_event_types(as_db *db, as_name_cb cb, void *arg);
+
+/** Every entity with committed events (in no particular order). */
+AS_API as_err as_entities(as_db *db, as_name_cb cb, void *arg);
+
 /** The committed (visible, durable per mode) position; 0 when empty. */
 AS_API uint64_t as_db_committed_position(as_db *db);
 

@@ -350,3 +350,59 @@ as_err as_entity_version(as_db *db, const char *entity_id, size_t len,
   *version = as__entity_committed_count(e, as__committed(db));
   return *version ? AS_OK : AS_ENOTFOUND;
 }
+
+as_err as_query_count(as_db *db, const as_query *q, uint64_t *count) {
+  as_iter *it;
+  *count = 0;
+  as_err rc = as_query_open(db, q, &it);
+  if (rc) return rc;
+  uint64_t n = 0;
+  if (it->kind == SRC_EMPTY) {
+    n = 0;
+  } else if (it->kind == SRC_LIST && !it->type && !it->tenant) {
+    n = it->idx_hi - it->idx_lo;
+  } else if (it->kind == SRC_RANGE && !it->type && !it->tenant) {
+    n = it->hi - it->lo + 1;
+  } else {
+    as_event ev;
+    while (as_iter_next(it, &ev) == AS_OK) n++;
+    it->limit = 0;
+  }
+  if (q->limit && n > q->limit) n = q->limit;
+  *count = n;
+  as_iter_close(it);
+  return AS_OK;
+}
+
+typedef struct names_ctx {
+  as_name_cb cb;
+  void *arg;
+  uint64_t committed;
+  bool types;
+} names_ctx;
+
+static int names_visit(void *arg, void *obj) {
+  names_ctx *c = arg;
+  if (c->types) {
+    as_etype *t = obj;
+    uint64_t n = as_plist_count(&t->list);
+    /* uncommitted entries are at the tail */
+    if (n) n = as_plist_lower_bound(&t->list, n, c->committed + 1);
+    return n ? c->cb(c->arg, t->name, t->name_len, n) : 0;
+  }
+  as_entity *e = obj;
+  uint64_t n = as__entity_committed_count(e, c->committed);
+  return n ? c->cb(c->arg, e->id, e->id_len, n) : 0;
+}
+
+as_err as_event_types(as_db *db, as_name_cb cb, void *arg) {
+  names_ctx c = {cb, arg, as__committed(db), true};
+  as_swmap_foreach(&db->types, names_visit, &c);
+  return AS_OK;
+}
+
+as_err as_entities(as_db *db, as_name_cb cb, void *arg) {
+  names_ctx c = {cb, arg, as__committed(db), false};
+  as_swmap_foreach(&db->entities, names_visit, &c);
+  return AS_OK;
+}
