@@ -30,6 +30,8 @@
 #include "core/as_alloc.h"
 #include "services/as_jsonschema_int.h"
 
+#define PCRE2_COMPILE_ERROR_NOMEMORY 121 /* "failed to allocate heap memory" */
+
 #define ECMA_SPACES \
   "\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}" \
   "\\x{205f}\\x{3000}\\x{feff}"
@@ -355,6 +357,7 @@ static as_err compile_pcre(const char *src, size_t len,
                        PCRE2_UTF | PCRE2_DOLLAR_ENDONLY |
                            PCRE2_MATCH_UNSET_BACKREF | PCRE2_NEVER_BACKSLASH_C,
                        &ecode, &eoff, cctx);
+  if (!*out && ecode == PCRE2_COMPILE_ERROR_NOMEMORY) AS_FAIL(AS_ENOMEM);
   if (!*out) {
     PCRE2_UCHAR text[160];
     pcre2_get_error_message(ecode, text, sizeof text);
