@@ -479,6 +479,7 @@ static void cmp_multiple(cmp_ctx *c, const json_t *w, const json_t *r,
   if (!json_is_number(mr)) return;
   js_dec dr = as__js_dec(as__js_num(mr));
   const json_t *mw = get(w, "multipleOf");
+  if (mw && as__js_equal(mw, mr)) return;
   bool ok = false;
   if (json_is_number(mw)) ok = as__js_multiple_of(as__js_num(mw), &dr);
   if (!ok && !(kw_kinds & K_FRAC)) /* integers only: divisor of 1 is fine */
@@ -917,10 +918,19 @@ static void sub(cmp_ctx *c, const json_t *w, const json_t *r, as_buf *path,
   const json_t *refr = (flags & SKIP_REF_R) ? NULL : get(r, "$ref");
   const json_t *refw = get(w, "$ref");
   bool same_ref = refr && refw && as__js_equal(refr, refw);
+  if (refw && trivial_but(w, "$ref")) { /* a pure reference: follow it */
+    const json_t *tw = resolve(&c->w, refw);
+    if (tw) {
+      sub(c, tw, r, path, flags);
+      goto out;
+    }
+  }
   if (refr) {
     const json_t *tr = resolve(&c->r, refr);
     const json_t *tw = refw ? resolve(&c->w, refw) : NULL;
-    if (tr && (!same_ref || tw)) {
+    if (same_ref && tw && tr) {
+      sub(c, tw, tr, path, 0); /* same reference: compare the targets */
+    } else if (tr) {
       sub(c, w, tr, path, 0);
     } else if (!same_ref) {
       size_t m = push(path, "$ref", NULL);
