@@ -742,21 +742,6 @@ static as_err compile_sub_idx(js_cc *cc, const json_t *sub, uint32_t res,
   return compile_sub(cc, sub, res, loc, kw, key, out);
 }
 
-static bool get_count(const json_t *v, uint64_t *out) {
-  if (json_is_integer(v) && json_integer_value(v) >= 0) {
-    *out = (uint64_t)json_integer_value(v);
-    return true;
-  }
-  if (json_is_real(v)) {
-    double d = json_real_value(v);
-    if (d >= 0 && d < 1.8e19 && (double)(uint64_t)d == d) {
-      *out = (uint64_t)d;
-      return true;
-    }
-  }
-  return false;
-}
-
 static as_err strlist_from(js_cc *cc, const json_t *a, js_strlist *l,
                            const char *where) {
   if (!json_is_array(a))
@@ -1066,7 +1051,7 @@ static as_err compile_count_kw(js_cc *cc, const json_t *j, const char *loc,
   json_t *v = json_object_get(j, name);
   if (!v) return AS_OK;
   uint64_t c;
-  if (!get_count(v, &c)) {
+  if (!as__js_count(v, &c)) {
     char *w = loc_child(loc, name, NULL);
     as_err rc = w ? fail(cc, AS_EINVAL, w, "must be a non-negative integer")
                   : AS_ENOMEM;
@@ -1261,7 +1246,7 @@ static as_err compile_keywords(js_cc *cc, const json_t *j, uint32_t res,
       if (!d7 && (vocab & JS_V_VALIDATION)) {
         json_t *mn = json_object_get(j, "minContains");
         json_t *mx = json_object_get(j, "maxContains");
-        if (mn && !get_count(mn, &min)) {
+        if (mn && !as__js_count(mn, &min)) {
           where = loc_child(loc, "minContains", NULL);
           rc = where ? fail(cc, AS_EINVAL, where,
                             "must be a non-negative integer")
@@ -1269,7 +1254,7 @@ static as_err compile_keywords(js_cc *cc, const json_t *j, uint32_t res,
           goto out;
         }
         if (mx) {
-          if (!get_count(mx, &max)) {
+          if (!as__js_count(mx, &max)) {
             where = loc_child(loc, "maxContains", NULL);
             rc = where ? fail(cc, AS_EINVAL, where,
                               "must be a non-negative integer")

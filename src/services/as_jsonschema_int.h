@@ -225,6 +225,8 @@ bool as__js_equal(const json_t *a, const json_t *b);
 uint64_t as__js_hash(const json_t *v);
 /** FNV-1a over bytes. */
 uint64_t as__js_strhash(const char *s, size_t len);
+/** Reads a non-negative integer (1.0 counts) that fits in uint64. */
+bool as__js_count(const json_t *v, uint64_t *out);
 /** Unicode code points in valid UTF-8. */
 size_t as__js_utf8_len(const char *s, size_t len);
 

@@ -250,6 +250,21 @@ static uint64_t hash_rec(const json_t *v, int depth) {
 
 uint64_t as__js_hash(const json_t *v) { return hash_rec(v, 0); }
 
+bool as__js_count(const json_t *v, uint64_t *out) {
+  if (json_is_integer(v) && json_integer_value(v) >= 0) {
+    *out = (uint64_t)json_integer_value(v);
+    return true;
+  }
+  if (json_is_real(v)) {
+    double d = json_real_value(v);
+    if (d >= 0 && d < 18446744073709551616.0 && floor(d) == d) {
+      *out = (uint64_t)d;
+      return true;
+    }
+  }
+  return false;
+}
+
 size_t as__js_utf8_len(const char *s, size_t len) {
   size_t n = 0;
   for (size_t i = 0; i < len; i++)

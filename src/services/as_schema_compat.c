@@ -367,15 +367,7 @@ static void cmp_bound(cmp_ctx *c, const json_t *w, const json_t *r,
 
 static bool get_u64(const json_t *s, const char *k, uint64_t *out) {
   const json_t *v = get(s, k);
-  if (json_is_integer(v) && json_integer_value(v) >= 0) {
-    *out = (uint64_t)json_integer_value(v);
-    return true;
-  }
-  if (json_is_real(v) && json_real_value(v) >= 0) {
-    *out = (uint64_t)json_real_value(v);
-    return true;
-  }
-  return false;
+  return v && as__js_count(v, out);
 }
 
 /* max* keywords: the reader's limit must not be below the writer's. */
