@@ -717,6 +717,16 @@ static char *loc_child(const char *loc, const char *kw, const char *key) {
 static as_err compile_node(js_cc *cc, const json_t *j, uint32_t res,
                            const char *loc, uint32_t *out);
 
+/* Fails with AS_EINVAL at keyword `kw` of the schema at `loc`. */
+static as_err fail_kw(js_cc *cc, const char *loc, const char *kw,
+                      const char *msg) {
+  char *w = loc_child(loc, kw, NULL);
+  as_err rc = w ? fail(cc, AS_EINVAL, w, "%s", msg) : AS_ENOMEM;
+  as_free(w);
+  return rc;
+}
+
+
 /* Compiles j[kw] (or j[kw][key] / j[kw][idx] via `sub`). */
 static as_err compile_sub(js_cc *cc, const json_t *sub, uint32_t res,
                           const char *loc, const char *kw, const char *key,
@@ -885,12 +895,7 @@ static as_err compile_items_kw(js_cc *cc, const json_t *j, uint32_t res,
     prefix = json_object_get(j, "prefixItems");
     rest = items;
     if (json_is_array(items)) {
-      char *w = loc_child(loc, "items", NULL);
-      rc = w ? fail(cc, AS_EINVAL, w,
-                    "must be a schema in 2020-12 (use prefixItems)")
-             : AS_ENOMEM;
-      as_free(w);
-      return rc;
+      return fail_kw(cc, loc, "items", "must be a schema in 2020-12 (use prefixItems)");
     }
   }
   if (!prefix && !rest) return AS_OK;
@@ -901,11 +906,7 @@ static as_err compile_items_kw(js_cc *cc, const json_t *j, uint32_t res,
   kw->u.items.rest_name = rname;
   if (prefix) {
     if (!json_is_array(prefix)) {
-      char *w = loc_child(loc, pname, NULL);
-      rc = w ? fail(cc, AS_EINVAL, w, "must be an array of schemas")
-             : AS_ENOMEM;
-      as_free(w);
-      return rc;
+      return fail_kw(cc, loc, pname, "must be an array of schemas");
     }
     size_t n = json_array_size(prefix);
     kw->u.items.prefix = as_calloc(n ? n : 1, sizeof(uint32_t));
@@ -935,11 +936,7 @@ static as_err compile_list_kw(js_cc *cc, const json_t *j, uint32_t res,
   json_t *a = json_object_get(j, name);
   if (!a) return AS_OK;
   if (!json_is_array(a) || json_array_size(a) == 0) {
-    char *w = loc_child(loc, name, NULL);
-    rc = w ? fail(cc, AS_EINVAL, w, "must be a non-empty array of schemas")
-           : AS_ENOMEM;
-    as_free(w);
-    return rc;
+    return fail_kw(cc, loc, name, "must be a non-empty array of schemas");
   }
   js_kw *kw = kw_add(kv, kind, name);
   if (!kw) return AS_ENOMEM;
@@ -1020,15 +1017,25 @@ out:
   return rc;
 }
 
+/* dependentRequired/dependentSchemas (2020-12) or the array/schema parts
+ * of dependencies (draft-07). */
+static as_err compile_deps_kw(js_cc *cc, const json_t *j, uint32_t res,
+                              const char *loc, kwvec *kv, bool d7,
+                              bool schemas) {
+  const char *name = d7 ? "dependencies"
+                     : schemas ? "dependentSchemas"
+                               : "dependentRequired";
+  json_t *v = json_object_get(j, name);
+  if (!v) return AS_OK;
+  return compile_deps(cc, v, res, loc, kv, name, schemas, !schemas);
+}
+
 static as_err compile_num_kw(js_cc *cc, const json_t *j, const char *loc,
                              kwvec *kv, const char *name, js_kw_kind kind) {
   json_t *v = json_object_get(j, name);
   if (!v) return AS_OK;
   if (!json_is_number(v)) {
-    char *w = loc_child(loc, name, NULL);
-    as_err rc = w ? fail(cc, AS_EINVAL, w, "must be a number") : AS_ENOMEM;
-    as_free(w);
-    return rc;
+    return fail_kw(cc, loc, name, "must be a number");
   }
   js_kw *kw = kw_add(kv, kind, name);
   if (!kw) return AS_ENOMEM;
@@ -1037,11 +1044,7 @@ static as_err compile_num_kw(js_cc *cc, const json_t *j, const char *loc,
   if (kind == JS_KW_MULTIPLE_OF &&
       (as__js_num_cmp(kw->u.num.n, (js_num){true, 0, 0}) <= 0 ||
        !kw->u.num.dec.ok)) {
-    char *w = loc_child(loc, name, NULL);
-    as_err rc =
-        w ? fail(cc, AS_EINVAL, w, "must be greater than 0") : AS_ENOMEM;
-    as_free(w);
-    return rc;
+    return fail_kw(cc, loc, name, "must be greater than 0");
   }
   return AS_OK;
 }
@@ -1052,11 +1055,7 @@ static as_err compile_count_kw(js_cc *cc, const json_t *j, const char *loc,
   if (!v) return AS_OK;
   uint64_t c;
   if (!as__js_count(v, &c)) {
-    char *w = loc_child(loc, name, NULL);
-    as_err rc = w ? fail(cc, AS_EINVAL, w, "must be a non-negative integer")
-                  : AS_ENOMEM;
-    as_free(w);
-    return rc;
+    return fail_kw(cc, loc, name, "must be a non-negative integer");
   }
   js_kw *kw = kw_add(kv, kind, name);
   if (!kw) return AS_ENOMEM;
@@ -1078,7 +1077,7 @@ static as_err compile_ref_kw(js_cc *cc, const json_t *j, uint32_t res,
     goto out;
   }
   const json_t *target;
-  uint32_t tres, node;
+  uint32_t tres = 0, node = 0;
   AS_CHECK(resolve_ref(cc, json_string_value(v), res, where, &target, &tres,
                        &tloc, dynamic ? &anchor : NULL));
   if (!json_is_object(target) && !json_is_boolean(target)) {
@@ -1130,9 +1129,7 @@ static as_err compile_keywords(js_cc *cc, const json_t *j, uint32_t res,
         ok = false;
       }
       if (!ok) {
-        where = loc_child(loc, "type", NULL);
-        rc = where ? fail(cc, AS_EINVAL, where, "invalid type")
-                   : AS_ENOMEM;
+        rc = fail_kw(cc, loc, "type", "invalid type");
         goto out;
       }
       js_kw *kw = kw_add(kv, JS_KW_TYPE, "type");
@@ -1148,9 +1145,7 @@ static as_err compile_keywords(js_cc *cc, const json_t *j, uint32_t res,
     json_t *e = json_object_get(j, "enum");
     if (e) {
       if (!json_is_array(e)) {
-        where = loc_child(loc, "enum", NULL);
-        rc = where ? fail(cc, AS_EINVAL, where, "must be an array")
-                   : AS_ENOMEM;
+        rc = fail_kw(cc, loc, "enum", "must be an array");
         goto out;
       }
       js_kw *kw = kw_add(kv, JS_KW_ENUM, "enum");
@@ -1200,16 +1195,7 @@ static as_err compile_keywords(js_cc *cc, const json_t *j, uint32_t res,
       as_free(where);
       where = NULL;
     }
-    if (!d7) {
-      json_t *dr = json_object_get(j, "dependentRequired");
-      if (dr)
-        AS_CHECK(compile_deps(cc, dr, res, loc, kv, "dependentRequired", false,
-                              true));
-    } else {
-      json_t *dp = json_object_get(j, "dependencies");
-      if (dp)
-        AS_CHECK(compile_deps(cc, dp, res, loc, kv, "dependencies", false, true));
-    }
+    AS_CHECK(compile_deps_kw(cc, j, res, loc, kv, d7, false));
   }
   json_t *f = json_object_get(j, "format");
   bool assert_fmt = (cc->s->flags & AS_JSONSCHEMA_FORMAT_ASSERT) ||
@@ -1228,16 +1214,7 @@ static as_err compile_keywords(js_cc *cc, const json_t *j, uint32_t res,
     AS_CHECK(compile_object_kw(cc, j, res, loc, kv));
     AS_CHECK(compile_single_kw(cc, j, res, loc, kv, "propertyNames",
                                JS_KW_PROPERTY_NAMES));
-    if (!d7) {
-      json_t *ds = json_object_get(j, "dependentSchemas");
-      if (ds)
-        AS_CHECK(compile_deps(cc, ds, res, loc, kv, "dependentSchemas", true,
-                              false));
-    } else {
-      json_t *dp = json_object_get(j, "dependencies");
-      if (dp)
-        AS_CHECK(compile_deps(cc, dp, res, loc, kv, "dependencies", true, false));
-    }
+    AS_CHECK(compile_deps_kw(cc, j, res, loc, kv, d7, true));
     AS_CHECK(compile_items_kw(cc, j, res, loc, kv, d7));
     json_t *ct = json_object_get(j, "contains");
     if (ct) {
@@ -1247,19 +1224,13 @@ static as_err compile_keywords(js_cc *cc, const json_t *j, uint32_t res,
         json_t *mn = json_object_get(j, "minContains");
         json_t *mx = json_object_get(j, "maxContains");
         if (mn && !as__js_count(mn, &min)) {
-          where = loc_child(loc, "minContains", NULL);
-          rc = where ? fail(cc, AS_EINVAL, where,
-                            "must be a non-negative integer")
-                     : AS_ENOMEM;
-          goto out;
+          rc = fail_kw(cc, loc, "minContains", "must be a non-negative integer");
+        goto out;
         }
         if (mx) {
           if (!as__js_count(mx, &max)) {
-            where = loc_child(loc, "maxContains", NULL);
-            rc = where ? fail(cc, AS_EINVAL, where,
-                              "must be a non-negative integer")
-                       : AS_ENOMEM;
-            goto out;
+            rc = fail_kw(cc, loc, "maxContains", "must be a non-negative integer");
+        goto out;
           }
           has_max = true;
         }
@@ -1338,7 +1309,7 @@ static as_err compile_node(js_cc *cc, const json_t *j, uint32_t res,
   if (map_next(&cc->res_of, ptr_key(j), &pos, &v)) res = v;
   if (cc->depth >= AS_JSONSCHEMA_MAX_NESTING * 2)
     return fail(cc, AS_ELIMIT, loc, "schema nested too deeply");
-  uint32_t idx;
+  uint32_t idx = 0;
   AS_CHECK(new_node(cc, &idx));
   AS_CHECK(map_put(&cc->memo, ptr_key(j), idx));
   cc->ri[res].used = true;

@@ -94,48 +94,41 @@ static bool check_date_time(const char *s, size_t len) {
   return check_date(s, 10) && check_time(s + 11, len - 11);
 }
 
-/* RFC 3339 appendix A. */
-static bool check_duration(const char *s, size_t len) {
-  if (len < 3 || s[0] != 'P') return false;
-  size_t i = 1;
-  /* Week form. */
-  size_t j = i;
-  while (j < len && is_digit(s[j])) j++;
-  if (j > i && j + 1 == len && s[j] == 'W') return true;
-  static const char date_units[] = "YMD", time_units[] = "HMS";
-  int next = 0, count = 0;
+/* Parses `<digits><unit>` runs up to `stop` (or the end), with units taken
+ * in order from `units` without gaps ("YMD" or "HMS"). */
+static bool dur_part(const char *s, size_t len, size_t *pos, const char *units,
+                     char stop, int *count) {
+  size_t i = *pos;
+  int next = 0;
   bool started = false;
-  while (i < len && s[i] != 'T') {
-    j = i;
+  while (i < len && s[i] != stop) {
+    size_t j = i;
     while (j < len && is_digit(s[j])) j++;
-    if (j == i || j >= len) return false;
-    const char *u = strchr(date_units + next, s[j]);
-    if (!u || s[j] == '\0') return false;
-    int idx = (int)(u - date_units);
+    if (j == i || j >= len || s[j] == '\0') return false;
+    const char *u = strchr(units + next, s[j]);
+    if (!u) return false;
+    int idx = (int)(u - units);
     if (started && idx != next) return false; /* no gaps */
     started = true;
     next = idx + 1;
-    count++;
+    (*count)++;
     i = j + 1;
   }
+  *pos = i;
+  return true;
+}
+
+/* RFC 3339 appendix A. */
+static bool check_duration(const char *s, size_t len) {
+  if (len < 3 || s[0] != 'P') return false;
+  size_t i = 1, j = 1;
+  while (j < len && is_digit(s[j])) j++;
+  if (j > i && j + 1 == len && s[j] == 'W') return true; /* weeks alone */
+  int count = 0;
+  if (!dur_part(s, len, &i, "YMD", 'T', &count)) return false;
   if (i < len) { /* 'T' */
     i++;
-    if (i >= len) return false;
-    next = 0;
-    started = false;
-    while (i < len) {
-      j = i;
-      while (j < len && is_digit(s[j])) j++;
-      if (j == i || j >= len) return false;
-      const char *u = strchr(time_units + next, s[j]);
-      if (!u || s[j] == '\0') return false;
-      int idx = (int)(u - time_units);
-      if (started && idx != next) return false;
-      started = true;
-      next = idx + 1;
-      count++;
-      i = j + 1;
-    }
+    if (i >= len || !dur_part(s, len, &i, "HMS", '\0', &count)) return false;
   }
   return count > 0;
 }
