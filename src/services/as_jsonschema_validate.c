@@ -179,8 +179,10 @@ static void report(js_vctx *c, const js_pos *p, const char *kw,
   va_end(ap);
   as_buf_puts(&b, msg);
   if (as_buf_error(&b) != AS_OK) {
+    /* Paths beyond the cap (absurdly long keys) drop the error. */
+    if (as_buf_error(&b) == AS_ENOMEM) c->oom = true;
+    else r->truncated = true;
     as_buf_free(&b);
-    c->oom = true;
     return;
   }
   char *mem = as_buf_detach(&b, NULL);

@@ -448,6 +448,23 @@ AS_TEST(error_count_is_bounded) {
   as_jsonschema_result_free(&r);
   json_decref(a);
   as_jsonschema_free(s);
+  /* An error whose path would be huge is dropped, not an allocation error. */
+  s = C("{\"additionalProperties\":{\"type\":\"string\"}}", NULL);
+  REQUIRE(s);
+  char *key = malloc(70000);
+  REQUIRE(key);
+  memset(key, 'k', 69999);
+  key[69999] = '\0';
+  json_t *obj = json_object();
+  json_object_set_new(obj, key, json_integer(1));
+  CHECK_OK(as_jsonschema_validate(s, obj, &r));
+  CHECK(!r.valid);
+  CHECK(r.truncated);
+  CHECK_EQ_INT(r.n_errors, 0);
+  as_jsonschema_result_free(&r);
+  json_decref(obj);
+  free(key);
+  as_jsonschema_free(s);
 }
 
 static json_t *test_resolver(void *ctx, const char *uri) {
