@@ -361,7 +361,12 @@ static as_err compile_pcre(const char *src, size_t len,
   if (!*out) {
     PCRE2_UCHAR text[160];
     pcre2_get_error_message(ecode, text, sizeof text);
-    snprintf(msg, msg_len, "%s", (const char *)text);
+    if (msg_len) { /* bounded copy; the message may be cut */
+      size_t n = strlen((const char *)text);
+      if (n >= msg_len) n = msg_len - 1;
+      memcpy(msg, text, n);
+      msg[n] = '\0';
+    }
     AS_FAIL(AS_EINVAL);
   }
 out:
