@@ -313,6 +313,22 @@ typedef void (*as_append_cb)(void *arg, as_err rc, const as_append_result *res,
 AS_API as_err as_append_async(as_db *db, const as_event_in *events, size_t n,
                               as_append_cb cb, void *arg, as_error *err);
 
+/** An ingest validator: called for every event of every append, on the
+ *  appending thread, after the engine's own checks and before the batch is
+ *  queued.  Returning an error (with `err` filled, e.g. AS_EINVAL) rejects
+ *  the whole batch; nothing is written.  Must be thread-safe. */
+typedef as_err (*as_validate_fn)(void *ctx, const as_event_in *ev,
+                                 uint32_t index, as_error *err);
+
+/** Installs (or with fn NULL removes) the ingest validator.  Call it before
+ *  appends start; `ctx` is borrowed and must outlive the store. */
+AS_API void as_db_set_validator(as_db *db, as_validate_fn fn, void *ctx);
+
+/** The store's meta store: an internal store (data/meta) for registries
+ *  kept as events and replayed at open (snapshots, schemas).  NULL in
+ *  memory-only mode.  Borrowed; closed with the store. */
+AS_API as_db *as_db_meta(as_db *db);
+
 /* ------------------------------------------------------------------------ */
 /* Reading                                                                  */
 /* ------------------------------------------------------------------------ */

@@ -522,3 +522,10 @@ void as_db_off_commit(as_db *db, as_commit_fn fn, void *arg) {
   }
   pthread_mutex_unlock(&db->qmu);
 }
+
+void as_db_set_validator(as_db *db, as_validate_fn fn, void *ctx) {
+  atomic_store(&db->validator_ctx, ctx);
+  atomic_store(&db->validator, fn);
+}
+
+as_db *as_db_meta(as_db *db) { return db->meta; }

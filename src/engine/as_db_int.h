@@ -203,6 +203,8 @@ struct as_db {
    * mode and inside the meta store itself. */
   as_db *meta;
   bool is_meta;
+  _Atomic(as_validate_fn) validator;
+  void *_Atomic validator_ctx;
   as_recovery_info recovery;
 };
 

@@ -239,6 +239,11 @@ as_err as__req_prepare(as_db *db, const as_event_in *ev, size_t n,
                             (unsigned long long)db->opt.max_batch_bytes));
   }
   AS_CHECK(check_unique_ids(db, ev, n, err));
+  as_validate_fn validate = atomic_load(&db->validator);
+  if (validate) {
+    void *vctx = atomic_load(&db->validator_ctx);
+    for (size_t i = 0; i < n; i++) AS_CHECK(validate(vctx, &ev[i], (uint32_t)i, err));
+  }
 
   size_t head = AS_ALIGN_UP(sizeof *r, (size_t)8);
   size_t evs = AS_ALIGN_UP(sizeof(as_req_ev) * n, (size_t)8);

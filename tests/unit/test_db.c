@@ -599,4 +599,37 @@ AS_TEST(interval_mode_syncs_in_background) {
   remove_tree(dir);
 }
 
+static as_err no_secrets(void *ctx, const as_event_in *ev, uint32_t index, as_error *err) {
+  (*(int *)ctx)++;
+  if (ev->payload_len >= 8 && memmem(ev->payload, ev->payload_len, "secret", 6)) {
+    err->code = AS_EINVAL;
+    err->index = index;
+    snprintf(err->field, sizeof err->field, "payload");
+    snprintf(err->message, sizeof err->message, "no secrets");
+    return AS_EINVAL;
+  }
+  return AS_OK;
+}
+
+AS_TEST(validator_hook_rejects_whole_batches) {
+  as_db *db = open_mem();
+  REQUIRE(db);
+  int calls = 0;
+  as_db_set_validator(db, no_secrets, &calls);
+  as_event_in e[2];
+  ev_init(&e[0], "a", "t", "{\"ok\":1}");
+  ev_init(&e[1], "a", "t", "{\"secret\":1}");
+  as_error err;
+  CHECK_EQ_INT(as_append(db, e, 2, NULL, &err), AS_EINVAL);
+  CHECK_EQ_INT(err.index, 1);
+  CHECK_EQ_STR(err.message, "no secrets");
+  CHECK_EQ_INT(as_db_committed_position(db), 0);
+  CHECK_OK(as_append(db, e, 1, NULL, NULL));
+  CHECK_EQ_INT(calls, 3);
+  as_db_set_validator(db, NULL, NULL);
+  CHECK_OK(as_append(db, e, 2, NULL, NULL));
+  CHECK(as_db_meta(db) == NULL); /* memory-only: no meta store */
+  as_db_close(db);
+}
+
 AS_TEST_MAIN()
