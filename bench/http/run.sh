@@ -21,6 +21,9 @@
 #   --build             (re)build allsourced with CMake first (it is built
 #                       anyway when build/allsourced is missing)
 #   --out DIR           keep raw client output, server logs and results in DIR
+#   --wait-quiet S      before each measurement wait up to S seconds for the
+#                       machine to be quiet (other processes using < 25 % of
+#                       one CPU over 2 s); the load is recorded either way
 #   --no-install        do not apt-get install missing tools
 #   -h, --help
 # Environment: ALLSOURCED (server binary, default <repo>/build/allsourced),
@@ -49,6 +52,8 @@ SERVER_THREADS=""
 BUILD=0
 OUT=""
 INSTALL=1
+WAIT_QUIET=0
+QUIET_PCT=25
 QUERY_ENTITIES=10000  # pre-loaded entities for the query workload
 QUERY_PER_ENTITY=10   # events per pre-loaded entity
 ALLSOURCED=${ALLSOURCED:-$ROOT/build/allsourced}
@@ -78,6 +83,7 @@ while [ $# -gt 0 ]; do
     --build) BUILD=1 ;;
     --out) OUT=$2; shift ;;
     --no-install) INSTALL=0 ;;
+    --wait-quiet) WAIT_QUIET=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -88,6 +94,7 @@ for v in DURATION RUNS CONNS BATCH SIZE WRK_THREADS; do
   [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || { echo "run.sh: bad --${v,,} '${!v}'" >&2; exit 2; }
 done
 [[ $WARMUP =~ ^[0-9]+$ ]] || { echo "run.sh: --warmup takes whole seconds" >&2; exit 2; }
+[[ $WAIT_QUIET =~ ^[0-9]+$ ]] || { echo "run.sh: --wait-quiet takes whole seconds" >&2; exit 2; }
 [ "$SIZE" -ge 200 ] && [ "$SIZE" -le 4000 ] || { echo "run.sh: --size must be 200..4000" >&2; exit 2; }
 want() { [[ ",$SYSTEMS," == *",$1,"* ]]; }
 
@@ -135,31 +142,44 @@ chmod 755 "$BASE"
 RAW=$BASE/raw
 mkdir -p "$RAW"
 RESULTS=$BASE/results.tsv
-PIDS=()         # servers we started (killed by PID on exit)
-PG_DATA=""      # running postgres cluster, stopped with pg_ctl on exit
+# Every server we start is registered in $BASE/pids ("PID COMM"); a postgres
+# cluster's data dir in $BASE/pgdata.  Each system is benchmarked in a
+# subshell whose EXIT trap stops what it started; the main EXIT trap stops
+# whatever is still registered.  A PID is only signalled while /proc says it
+# is still the process we started (same comm), never by name.
+: > "$BASE/pids"
+: > "$BASE/pgdata"
+: > "$BASE/failures"
 
-stop_pid() {  # PID [name]: SIGTERM, wait up to 20 s, then SIGKILL
-  local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || return 0
+register_pid() { echo "$1 $2" >> "$BASE/pids"; }
+alive() { local st; st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null); [ -n "$st" ] && [ "$st" != Z ]; }
+is_ours() { [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ]; }
+stop_pid() {  # PID COMM: SIGTERM, wait up to 20 s, then SIGKILL
+  local pid=$1 comm=$2 i
+  is_ours "$pid" "$comm" || return 0
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  log "process $pid ${2:-} did not stop after SIGTERM; sending SIGKILL"
+  for i in $(seq 1 200); do is_ours "$pid" "$comm" || return 0; sleep 0.1; done
+  log "process $pid ($comm) did not stop after SIGTERM; sending SIGKILL"
   kill -KILL "$pid" 2>/dev/null || true
 }
-forget_pid() { local p keep=(); for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done; PIDS=("${keep[@]}"); }
-stop_pg() {
-  [ -n "$PG_DATA" ] || return 0
+stop_pg() {  # DATADIR
   local pmpid=""
-  [ -f "$PG_DATA/postmaster.pid" ] && pmpid=$(head -1 "$PG_DATA/postmaster.pid")
-  as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 30 stop >/dev/null 2>&1 || true
+  [ -f "$1/postmaster.pid" ] || return 0
+  pmpid=$(head -1 "$1/postmaster.pid")
+  as_pg "$PG_BIN/pg_ctl" -D "$1" -m fast -w -t 30 stop >/dev/null 2>&1 || true
   [ -n "$pmpid" ] && stop_pid "$pmpid" postgres
-  PG_DATA=""
+  return 0
+}
+stop_servers() {
+  local pid comm dir
+  while read -r dir; do [ -n "$dir" ] && stop_pg "$dir"; done < "$BASE/pgdata"
+  while read -r pid comm; do [ -n "$pid" ] && stop_pid "$pid" "$comm"; done < "$BASE/pids"
+  return 0
 }
 cleanup() {
-  local rc=$? p
+  local rc=$?
   trap - EXIT INT TERM
-  stop_pg
-  for p in "${PIDS[@]}"; do stop_pid "$p"; done
+  stop_servers
   if [ -n "$OUT" ]; then
     mkdir -p "$OUT" && cp -r "$RAW" "$OUT/" && [ -f "$RESULTS" ] && cp "$RESULTS" "$OUT/" || true
     log "raw output kept in $OUT"
@@ -175,6 +195,22 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# run_system FUNCTION ARGS...: one system's measurements in a subshell with
+# `set -e`; a failure (a server that does not start or dies, a client that
+# fails) is logged and recorded, and the remaining systems still run.
+run_system() {
+  local rc=0
+  set +e
+  ( set -e; trap 'stop_servers' EXIT; "$@" )
+  rc=$?
+  set -e
+  if [ $rc -ne 0 ]; then
+    log "ERROR: round $ROUND: $1 failed (rc $rc); its remaining measurements in this round are missing"
+    echo "round $ROUND: $* failed (rc $rc)" >> "$BASE/failures"
+  fi
+  return 0
+}
 
 port_free() { ! ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 wait_port() {  # PORT PID: wait up to 30 s for a listener, fail if PID dies
@@ -226,27 +262,53 @@ tree_ticks() {  # PID: utime+stime of PID and all live descendants + PID's reape
 }
 sys_ticks() { awk '/^cpu /{ busy = $2+$3+$4+$7+$8; print busy, $9 }' /proc/stat; }  # busy steal
 
+# Busy CPU of the whole machine over 2 s, in % of one CPU (our servers are
+# idle when this runs, so it is the load of other processes).
+busy_pct() {
+  local b0 b1 x
+  read -r b0 x < <(sys_ticks); sleep 2; read -r b1 x < <(sys_ticks)
+  awk -v a="$b0" -v b="$b1" -v hz="$CLK_TCK" 'BEGIN{ printf "%.0f", (b - a) / hz / 2 * 100 }'
+}
+wait_quiet() {
+  [ "$WAIT_QUIET" -gt 0 ] || return 0
+  local start=$SECONDS b
+  while :; do
+    b=$(busy_pct)
+    [ "$b" -lt "$QUIET_PCT" ] && return 0
+    if [ $((SECONDS - start)) -ge "$WAIT_QUIET" ]; then
+      log "machine still busy (${b}% of a CPU used by others) after ${WAIT_QUIET}s; measuring anyway"
+      return 0
+    fi
+    log "machine busy (${b}% of a CPU used by others); waiting"
+    sleep 3
+  done
+}
+
 # --- one measurement ---------------------------------------------------------------
 # measure SYSTEM DURABILITY WORKLOAD SERVER_PID EVENTS_PER_REQ PARSER -- CMD...
 # Runs CMD (the load generator) once, with CPU accounting around it, parses
 # its output with PARSER (sets REQ_S P50 P99 ERRS) and appends a row to
 # $RESULTS.
 ROUND=0
+SYNC_FN=""  # prints the server's count of WAL fsyncs, when it has one
 HDR="round	system	durability	workload	req_s	events_s	p50_us	p99_us	errors	server_cpu_pct	client_cpu_pct	rest_cpu_pct	steal_pct	load1	notes"
 measure() {
   local sys=$1 dur=$2 wl=$3 spid=$4 epr=$5 parser=$6; shift 7
   local tag="r${ROUND}-${sys}-${wl}" syncs0="" syncs1="" notes=""
   local out="$RAW/$tag.out"
+  wait_quiet
   local load1; load1=$(cut -d' ' -f1 /proc/loadavg)
-  [ "$sys" = allsource ] && syncs0=$(as_stat syncs_total)
+  [ -n "$SYNC_FN" ] && syncs0=$($SYNC_FN)
   local s0 st0 s1 st1 srv0 srv1 t0 t1
   read -r s0 st0 < <(sys_ticks); srv0=$(tree_ticks "$spid"); t0=$(date +%s%N)
   local rc=0
   bash -c 'out=$1; shift; "$@" > "$out" 2> "$out.err"; rc=$?; times > "$out.times"; exit $rc' \
     _ "$out" "$@" || rc=$?
   t1=$(date +%s%N); srv1=$(tree_ticks "$spid"); read -r s1 st1 < <(sys_ticks)
+  alive "$spid" ||
+    die "$tag: the server (PID $spid) died during the measurement; result discarded"
   [ $rc -eq 0 ] || { cat "$out.err" >&2; die "$tag: load generator failed (rc $rc)"; }
-  [ "$sys" = allsource ] && syncs1=$(as_stat syncs_total)
+  [ -n "$SYNC_FN" ] && { [ "$sys" = postgres ] && sleep 1; syncs1=$($SYNC_FN); }
   REQ_S=0 P50=0 P99=0 ERRS=0
   "$parser" "$out"
   local events_s wall cli srv busy steal rest
@@ -316,12 +378,12 @@ start_allsource() {  # DURABILITY
   [ -n "$SERVER_THREADS" ] && args+=(--threads "$SERVER_THREADS")
   "$ALLSOURCED" --listen "127.0.0.1:$AS_PORT" --data-dir "$d" --durability "$1" --log-level warn \
     "${args[@]}" > "$RAW/allsourced-$1-r$ROUND.log" 2>&1 &
-  AS_PID=$!; PIDS+=("$AS_PID")
+  AS_PID=$!; register_pid "$AS_PID" allsourced
   wait_port $AS_PORT "$AS_PID" || die "allsourced did not start (see $RAW/allsourced-$1-r$ROUND.log)"
   curl -sf --max-time 5 "http://127.0.0.1:$AS_PORT/health" | grep -q "\"durability\":\"$1\"" ||
     die "allsourced /health does not report durability $1"
 }
-stop_allsource() { stop_pid "$AS_PID" allsourced; forget_pid "$AS_PID"; rm -rf "$BASE/allsource-"*; AS_PID=""; }
+stop_allsource() { stop_pid "$AS_PID" allsourced; rm -rf "$BASE/allsource-"*; AS_PID=""; }
 wrk_cmd() {  # MODE SECONDS: sets WRK_CMD to a plain command (measure runs it in a child bash)
   WRK_CMD=(env BENCH_MODE="$1" BENCH_BATCH="$BATCH" BENCH_SIZE="$SIZE"
     BENCH_QUERY_ENTITIES="$QUERY_ENTITIES" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${2}s"
@@ -330,7 +392,7 @@ wrk_cmd() {  # MODE SECONDS: sets WRK_CMD to a plain command (measure runs it in
 wrk_warmup() {  # MODE
   [ "$WARMUP" -gt 0 ] || return 0
   wrk_cmd "$1" "$WARMUP"
-  "${WRK_CMD[@]}" > /dev/null
+  "${WRK_CMD[@]}" > /dev/null || die "wrk warm-up ($1) failed"
 }
 as_preload() {  # QUERY_ENTITIES entities q-000000.. with QUERY_PER_ENTITY events each
   local per_req=1000 f="$BASE/preload.json" n=0 b
@@ -354,6 +416,7 @@ bench_allsource() {  # DURABILITY SYSNAME
   local dur=$1 sys=$2
   log "$sys: starting allsourced --durability $dur"
   start_allsource "$dur"
+  SYNC_FN=""; [ "$dur" = sync ] && SYNC_FN=as_syncs
   if [ "$dur" = sync ]; then
     as_preload
     wrk_warmup query
@@ -367,7 +430,9 @@ bench_allsource() {  # DURABILITY SYSNAME
   wrk_cmd batch "$DURATION"
   measure "$sys" "$dur" batch "$AS_PID" "$BATCH" parse_wrk -- "${WRK_CMD[@]}"
   stop_allsource
+  SYNC_FN=""
 }
+as_syncs() { as_stat syncs_total; }
 
 # --- Redis Streams -----------------------------------------------------------------
 bench_redis() {
@@ -380,7 +445,7 @@ bench_redis() {
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly yes \
     --appendfsync always --auto-aof-rewrite-percentage 0 --dir "$d" \
     --logfile "$RAW/redis-r$ROUND.log" --daemonize no > /dev/null 2>&1 &
-  pid=$!; PIDS+=("$pid")
+  pid=$!; register_pid "$pid" redis-server
   wait_port $REDIS_PORT "$pid" || die "redis-server did not start"
   local cfg; cfg=$(redis-cli -p "$REDIS_PORT" config get appendfsync | tail -1)
   [ "$cfg" = always ] || die "redis appendfsync is '$cfg'"
@@ -413,7 +478,7 @@ bench_redis() {
   len0=$(redis-cli -p "$REDIS_PORT" xlen bench)
   [ $((len0 - len1)) -ge "$nb" ] || log "WARNING: redis stream grew by $((len0 - len1)), expected >= $nb"
   redis-cli -p "$REDIS_PORT" info persistence > "$RAW/redis-persistence-r$ROUND.txt" 2>&1 || true
-  stop_pid "$pid" redis; forget_pid "$pid"; rm -rf "$d"
+  stop_pid "$pid" redis-server; rm -rf "$d"
 }
 parse_redis_batch() { parse_redis "$1"; REQ_S=$(awk -v r="$REQ_S" -v b="$BATCH" 'BEGIN{printf "%.1f", r / b}'); }
 # redis-benchmark has no duration option: a short run (the warm-up) gives the
@@ -439,7 +504,7 @@ bench_nats() {
   log "nats: starting nats-server -js, file storage (2.9.10 has no per-message fsync option)"
   nats-server -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MON" -js -sd "$d" \
     > "$RAW/nats-r$ROUND.log" 2>&1 &
-  pid=$!; PIDS+=("$pid")
+  pid=$!; register_pid "$pid" nats-server
   wait_port $NATS_PORT "$pid" || die "nats-server did not start"
   local np=("$NATS_PUB" -u "nats://127.0.0.1:$NATS_PORT" -z "$SIZE" -d "$DURATION" -w "$WARMUP")
   NATS_EPR=1 EXTRA_NOTE="js_Publish,conns=$CONNS" measure nats file-nofsync single "$pid" 1 parse_nats -- \
@@ -448,7 +513,7 @@ bench_nats() {
     "${np[@]}" -m batch -c "$CONNS" -b "$BATCH"
   NATS_EPR=1 EXTRA_NOTE="1conn,MaxPending=4096" measure nats file-nofsync async-stream "$pid" 1 parse_nats -- \
     "${np[@]}" -m stream -c 1 -b 4096
-  stop_pid "$pid" nats; forget_pid "$pid"; rm -rf "$d"
+  stop_pid "$pid" nats-server; rm -rf "$d"
 }
 
 # --- PostgreSQL ------------------------------------------------------------------------
@@ -462,7 +527,7 @@ bench_postgres() {
   log "postgres: initdb + start on port $PG_PORT, synchronous_commit=on, fsync=on"
   as_pg "$PG_BIN/initdb" -D "$d/data" -A trust -U postgres > "$RAW/pg-initdb-r$ROUND.log" 2>&1 ||
     die "initdb failed"
-  PG_DATA="$d/data"
+  echo "$d/data" >> "$BASE/pgdata"
   as_pg "$PG_BIN/pg_ctl" -D "$d/data" -l "$d/pg.log" -w -t 60 -o "-p $PG_PORT -k $d \
     -c listen_addresses=127.0.0.1 -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on \
     -c full_page_writes=on -c max_wal_size=4GB -c max_connections=100" start > /dev/null ||
@@ -497,6 +562,7 @@ bench_postgres() {
   chmod 644 "$BASE"/*.sql
   PGB_LOG="$BASE/pgb"
   local pgb=(pgbench -n -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "$CONNS" -j 2 -M prepared)
+  SYNC_FN=pg_syncs
   local w
   for w in query single batch; do
     [ "$WARMUP" -gt 0 ] && { "${pgb[@]}" -T "$WARMUP" -f "$BASE/$w.sql" postgres > /dev/null 2>&1 ||
@@ -507,9 +573,12 @@ bench_postgres() {
     EXTRA_NOTE="$note" measure postgres sync-commit "$w" "$pid" "$epr" parse_pgbench -- \
       "${pgb[@]}" -T "$DURATION" -l --log-prefix="$PGB_LOG" -f "$BASE/$w.sql" postgres
   done
-  stop_pg
+  SYNC_FN=""
+  stop_pg "$d/data"
   rm -rf "$d"
 }
+# WAL fdatasyncs (pg_stat_wal.wal_sync, PostgreSQL 14+)
+pg_syncs() { psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -Atc "SELECT wal_sync FROM pg_stat_wal"; }
 
 # --- main ------------------------------------------------------------------------------
 machine_load() {
@@ -517,18 +586,19 @@ machine_load() {
   top -bn1 -w 200 | sed -n '8,12p' | awk '{printf "  top: %s %s%% %s\n", $1, $9, $12}'
 }
 log "machine: $NCPU CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r)"
-log "allsourced: $ALLSOURCED ($(git -C "$ROOT" log -1 --format=%h 2>/dev/null || echo '?'))"
+AS_INFO="$("$ALLSOURCED" --version 2>/dev/null || echo allsourced), binary built $(date -r "$ALLSOURCED" '+%Y-%m-%d %H:%M'), repo HEAD $(git -C "$ROOT" log -1 --format=%h 2>/dev/null || echo '?')"
+log "allsourced: $ALLSOURCED: $AS_INFO"
 log "load before: $(uptime)"
 LOAD_BEFORE=$(machine_load)
 echo "$LOAD_BEFORE" > "$RAW/load-before.txt"
 echo "$HDR" > "$RESULTS"
 for ((ROUND = 1; ROUND <= RUNS; ROUND++)); do
   log "=== round $ROUND of $RUNS (${DURATION}s per measurement) ==="
-  want allsource && bench_allsource sync allsource
-  want allsource-none && bench_allsource none allsource-none
-  want redis && bench_redis
-  want nats && bench_nats
-  want postgres && bench_postgres
+  if want allsource; then run_system bench_allsource sync allsource; fi
+  if want allsource-none; then run_system bench_allsource none allsource-none; fi
+  if want redis; then run_system bench_redis; fi
+  if want nats; then run_system bench_nats; fi
+  if want postgres; then run_system bench_postgres; fi
 done
 LOAD_AFTER=$(machine_load)
 log "load after: $(uptime)"
@@ -544,6 +614,9 @@ MEDIANS=$(awk -F'\t' 'NR > 1 {
   END { for (o = 1; o <= no; o++) { k = order[o]; printf "median\t%s", k
       for (c = 5; c <= 14; c++) printf "\t%.6g", med(k, c); printf "\t%s (n=%d)\n", note[k], n[k] } }' "$RESULTS")
 
+if [ -s "$BASE/failures" ]; then
+  log "FAILURES:"; sed 's/^/  /' "$BASE/failures" >&2
+fi
 if [ $TSV -eq 1 ]; then
   cat "$RESULTS"
   printf '%s\n' "$MEDIANS"
@@ -567,7 +640,7 @@ wl_name() { case $1 in single) echo "single event per request, $CONNS conns";;
 echo
 echo "## HTTP ingest benchmark: $(date -u +%Y-%m-%dT%H:%MZ), ${DURATION}s per measurement, $RUNS round(s), medians"
 echo
-echo "Machine: $NCPU CPUs ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), kernel $(uname -r); allsourced $(git -C "$ROOT" log -1 --format=%h 2>/dev/null || echo '?')"
+echo "Machine: $NCPU CPUs ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), kernel $(uname -r); $AS_INFO"
 echo "Load before: $(head -1 <<<"$LOAD_BEFORE" | sed 's/^uptime: *//')"
 echo "Load after:  $(head -1 <<<"$LOAD_AFTER" | sed 's/^uptime: *//')"
 echo
@@ -595,5 +668,10 @@ echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 awk -F'\t' '{ printf "| %s | %s | %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s |\n",
   $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 }' <<<"$MEDIANS"
 echo
+if [ -s "$BASE/failures" ]; then
+  echo "FAILED measurements (missing from the medians):"
+  sed 's/^/- /' "$BASE/failures"
+  echo
+fi
 echo "CPU % is of one CPU (max $((NCPU * 100)) %); 'rest' = busy CPU not used by the server or the client"
 echo "(other processes on the machine, unattributed kernel work)."
