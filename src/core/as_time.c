@@ -10,6 +10,7 @@
 
 #include "allsource.h"
 #include "core/as_common.h"
+#include "core/as_time.h"
 
 int64_t as_time_now_us(void) {
   struct timespec ts;
@@ -128,4 +129,59 @@ as_err as_time_parse(const char *s, size_t len, int64_t *t_us) {
   int64_t secs = days * 86400 + h * 3600 + mi * 60 + se - offset_s;
   *t_us = secs * 1000000 + frac_us;
   return AS_OK;
+}
+
+/* --- Calendar windows ----------------------------------------------- */
+
+static const char *const g_windows[] = {"minute", "hour", "day", "week", "month"};
+
+int as_window_parse(const char *s) {
+  for (int i = 0; i < 5; i++)
+    if (strcmp(s, g_windows[i]) == 0) return i;
+  return -1;
+}
+
+const char *as_window_name(as_window w) {
+  return (unsigned)w < 5 ? g_windows[w] : "?";
+}
+
+#define US_MIN 60000000LL
+#define US_HOUR 3600000000LL
+#define US_DAY 86400000000LL
+
+int64_t as_time_trunc(int64_t t, as_window w) {
+  switch (w) {
+    case AS_WIN_MINUTE: return floor_div(t, US_MIN) * US_MIN;
+    case AS_WIN_HOUR: return floor_div(t, US_HOUR) * US_HOUR;
+    case AS_WIN_DAY: return floor_div(t, US_DAY) * US_DAY;
+    case AS_WIN_WEEK: {
+      int64_t d = floor_div(t, US_DAY);
+      int64_t weekday = ((d + 3) % 7 + 7) % 7; /* 1970-01-01 was a Thursday; Monday = 0 */
+      return (d - weekday) * US_DAY;
+    }
+    case AS_WIN_MONTH: {
+      int64_t y;
+      unsigned m, dd;
+      civil_from_days(floor_div(t, US_DAY), &y, &m, &dd);
+      return days_from_civil(y, m, 1) * US_DAY;
+    }
+  }
+  return t;
+}
+
+int64_t as_time_next(int64_t start, as_window w) {
+  switch (w) {
+    case AS_WIN_MINUTE: return start + US_MIN;
+    case AS_WIN_HOUR: return start + US_HOUR;
+    case AS_WIN_DAY: return start + US_DAY;
+    case AS_WIN_WEEK: return start + 7 * US_DAY;
+    case AS_WIN_MONTH: {
+      int64_t y;
+      unsigned m, dd;
+      civil_from_days(floor_div(start, US_DAY), &y, &m, &dd);
+      if (++m > 12) m = 1, y++;
+      return days_from_civil(y, m, 1) * US_DAY;
+    }
+  }
+  return start;
 }

@@ -5,6 +5,7 @@
 #include "core/as_hash.h"
 #include "core/as_rand.h"
 #include "core/as_sha1.h"
+#include "core/as_time.h"
 #include "core/as_uuid.h"
 
 AS_TEST(time_round_trips) {
@@ -155,6 +156,28 @@ AS_TEST(sha1_and_base64_known_vectors) {
   CHECK_EQ_STR(b64, "E9lWAz2a9Em/4sTveMF8IEacS/E="); /* python3 hashlib */
   as_base64((const uint8_t *)"ab", 2, b64);
   CHECK_EQ_STR(b64, "YWI=");
+}
+
+static int64_t ts(const char *s) {
+  int64_t t = 0;
+  as_time_parse(s, strlen(s), &t);
+  return t;
+}
+
+AS_TEST(calendar_windows) {
+  int64_t t = ts("2024-02-29T13:45:12.5Z"); /* a Thursday */
+  CHECK(as_time_trunc(t, AS_WIN_MINUTE) == ts("2024-02-29T13:45:00Z"));
+  CHECK(as_time_trunc(t, AS_WIN_HOUR) == ts("2024-02-29T13:00:00Z"));
+  CHECK(as_time_trunc(t, AS_WIN_DAY) == ts("2024-02-29T00:00:00Z"));
+  CHECK(as_time_trunc(t, AS_WIN_WEEK) == ts("2024-02-26T00:00:00Z"));
+  CHECK(as_time_trunc(t, AS_WIN_MONTH) == ts("2024-02-01T00:00:00Z"));
+  CHECK(as_time_next(ts("2024-01-01T00:00:00Z"), AS_WIN_MONTH) == ts("2024-02-01T00:00:00Z"));
+  CHECK(as_time_next(ts("2024-02-01T00:00:00Z"), AS_WIN_MONTH) == ts("2024-03-01T00:00:00Z"));
+  CHECK(as_time_next(ts("2024-12-01T00:00:00Z"), AS_WIN_MONTH) == ts("2025-01-01T00:00:00Z"));
+  CHECK(as_time_trunc(ts("1969-12-31T23:59:59Z"), AS_WIN_WEEK) == ts("1969-12-29T00:00:00Z"));
+  CHECK(as_time_trunc(ts("2025-10-20T00:00:00Z"), AS_WIN_WEEK) == ts("2025-10-20T00:00:00Z"));
+  CHECK_EQ_INT(as_window_parse("week"), AS_WIN_WEEK);
+  CHECK_EQ_INT(as_window_parse("fortnight"), -1);
 }
 
 AS_TEST_MAIN()
