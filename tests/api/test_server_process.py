@@ -324,11 +324,34 @@ def test_graceful_shutdown_exit_0_and_data_synced(server, sig):
 
 
 def _http_post_raw_start(port, body, split):
+    """Sends a request head with Expect: 100-continue and waits for the
+    100 Continue, which proves the server has taken the request in; then
+    sends the first `split` bytes of the body."""
     s = socket.create_connection(("127.0.0.1", port), timeout=60)
     head = (b"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
-    s.sendall(head + body[:split])
+            b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body))
+    s.sendall(head)
+    got = b""
+    while b"\r\n\r\n" not in got:
+        c = s.recv(1)
+        assert c, got
+        got += c
+    assert got == b"HTTP/1.1 100 Continue\r\n\r\n", got
+    s.sendall(body[:split])
     return s
+
+
+def _refuses_connections(port, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            c = socket.create_connection(("127.0.0.1", port), timeout=5)
+        except OSError:
+            return True
+        c.close()
+        time.sleep(0.02)
+    return False
 
 
 def _read_response(s):
@@ -352,14 +375,11 @@ def test_shutdown_waits_for_request_in_flight(server):
     body = json.dumps({"entity_id": "inflight", "event_type": "t",
                        "payload": {"slow": True}}).encode()
     sock = _http_post_raw_start(server.port, body, 10)
-    time.sleep(0.5)  # let the server read the request head
     server.send_signal(signal.SIGTERM)
-    time.sleep(0.5)
+    # it stops accepting new connections, but does not exit ...
+    assert _refuses_connections(server.port), "still accepting after SIGTERM"
     assert server.proc.poll() is None, "exited with a request in flight\n" + server.stderr()
-    # it stopped accepting new connections
-    with pytest.raises(OSError):
-        c = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-        c.close()
+    # ... and the request in flight completes
     sock.sendall(body[10:])
     status, resp = _read_response(sock)
     sock.close()
