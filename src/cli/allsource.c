@@ -112,12 +112,12 @@ static int sink_put(sink *s, const as_event *ev) {
     as_buf_puts(&s->line, ",\"tenant_id\":");
     as_json_put_str(&s->line, ev->tenant_id, ev->tenant_id_len);
     as_buf_puts(&s->line, ",\"payload\":");
-    as_buf_append(&s->line, ev->payload, ev->payload_len);
+    as_json_put_one_line(&s->line, ev->payload, ev->payload_len);
     char ts[32];
     as_time_format(ev->timestamp_us, ts);
     as_buf_printf(&s->line, ",\"timestamp\":\"%s\",\"metadata\":", ts);
     if (ev->metadata)
-      as_buf_append(&s->line, ev->metadata, ev->metadata_len);
+      as_json_put_one_line(&s->line, ev->metadata, ev->metadata_len);
     else
       as_buf_puts(&s->line, "null");
     as_buf_printf(&s->line, ",\"version\":%" PRIu64 ",\"position\":%" PRIu64 "}\n",

@@ -596,3 +596,11 @@ as_err as_json_put_str(as_buf *b, const char *s, size_t len) {
   as_buf_append(b, s + run, len - run);
   return as_buf_putc(b, '"');
 }
+
+as_err as_json_put_one_line(as_buf *b, const char *s, size_t len) {
+  size_t start = b->len;
+  if (as_buf_append(b, s, len)) return b->err;
+  for (size_t i = start; i < b->len; i++)
+    if (b->data[i] == '\n' || b->data[i] == '\r') b->data[i] = ' ';
+  return AS_OK;
+}

@@ -103,6 +103,11 @@ as_err as_json_to_double(as_json_val v, double *out);
  *  escaping '"', '\\' and control characters. */
 as_err as_json_put_str(as_buf *b, const char *s, size_t len);
 
+/** Appends validated JSON text on one line: CR and LF (which a valid
+ *  document can only hold as insignificant whitespace, never inside a
+ *  string) become spaces, so the value means the same. */
+as_err as_json_put_one_line(as_buf *b, const char *s, size_t len);
+
 /** Checks that s[0..len) is valid UTF-8.  Returns the offset of the first
  *  invalid byte, or len when valid. */
 size_t as_utf8_check(const char *s, size_t len);

@@ -54,7 +54,9 @@ as_frame *as__frame_from_event(as_db *db, const as_event *ev) {
   as_frame *f = as_arena_alloc(&db->arena, len);
   if (!f) return NULL;
   memset(f, 0, AS_FRAME_HDR_SIZE);
-  f->body_len = (uint32_t)(len - 8); /* padding included: never re-written */
+  f->body_len = (uint32_t)(AS_FRAME_HDR_SIZE - 8 + ev->tenant_id_len + 1 +
+                           ev->entity_id_len + 1 + ev->event_type_len + 1 +
+                           ev->payload_len + 1 + (meta ? ev->metadata_len + 1 : 0));
   f->type = AS_FRAME_TYPE_EVENT;
   f->flags = (meta ? AS_FF_METADATA : 0) | AS_FF_BATCH_END;
   f->tenant_len = (uint16_t)ev->tenant_id_len;

@@ -7,6 +7,7 @@
  * connections are ready at once; see docs/architecture.md).
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -189,9 +190,30 @@ void as_hreq_respond(as_hreq *r, unsigned status, const char *content_type,
   if (!resp) return;
   add_common_headers(resp);
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+  if (r->allow[0]) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
   count_status(r, status);
   MHD_queue_response(r->conn, status, resp);
   MHD_destroy_response(resp);
+}
+
+/* Copies s into out (cap bytes) with every invalid UTF-8 byte replaced by
+ * U+FFFD, so messages quoting client input stay whole and valid. */
+static void utf8_clean(const char *s, char *out, size_t cap) {
+  size_t o = 0, n = strlen(s);
+  for (size_t i = 0; i < n && o + 4 < cap;) {
+    size_t ok = as_utf8_check(s + i, n - i);
+    size_t take = ok < cap - o - 4 ? ok : cap - o - 4;
+    memcpy(out + o, s + i, take);
+    o += take;
+    i += take;
+    if (take < ok) break;
+    if (i < n) { /* one invalid byte */
+      memcpy(out + o, "\xef\xbf\xbd", 3);
+      o += 3;
+      i++;
+    }
+  }
+  out[o] = '\0';
 }
 
 void as_hreq_error(as_hreq *r, unsigned status, const char *code,
@@ -202,12 +224,12 @@ void as_hreq_error(as_hreq *r, unsigned status, const char *code,
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   /* Messages may quote client input: keep the text valid UTF-8. */
-  size_t ok = as_utf8_check(msg, strlen(msg));
-  msg[ok] = '\0';
+  char clean[1024];
+  utf8_clean(msg, clean, sizeof clean);
   as_buf b;
   as_buf_init(&b, 0);
-  char full[600];
-  snprintf(full, sizeof full, "%s: %s", kind, msg);
+  char full[1200];
+  snprintf(full, sizeof full, "%s: %s", kind, clean);
   as_buf_puts(&b, "{\"error\":");
   as_json_put_str(&b, full, strlen(full));
   as_buf_puts(&b, ",\"code\":");
@@ -297,6 +319,10 @@ static void stream_free(void *cls) {
 void as_hreq_stream(as_hreq *r, unsigned status, const char *content_type,
                     as_stream_fill fill, void *state,
                     void (*free_state)(void *)) {
+  if (r->responded) {
+    if (free_state) free_state(state);
+    return;
+  }
   stream *s = as_calloc(1, sizeof *s);
   if (!s) {
     if (free_state) free_state(state);
@@ -385,9 +411,19 @@ static void route_request(as_hreq *r, const char *url) {
     preflight(r);
     return;
   }
+  /* Static segments win over parameters (as in the seed's router): when a
+   * pattern without parameters matches the path, only such patterns count,
+   * so GET /api/v1/events/batch is a 405, not an event id. */
+  bool static_hit = false;
+  for (size_t i = 0; i < AS_ARRAY_LEN(g_routes); i++) {
+    seg param;
+    if (!strchr(g_routes[i].pattern, '{') && match(g_routes[i].pattern, path, &param))
+      static_hit = true;
+  }
   char allow[128] = "";
   for (size_t i = 0; i < AS_ARRAY_LEN(g_routes); i++) {
     seg param;
+    if (static_hit && strchr(g_routes[i].pattern, '{')) continue;
     if (!match(g_routes[i].pattern, path, &param)) continue;
     if (strcmp(g_routes[i].method, r->method) != 0) {
       if (!strstr(allow, g_routes[i].method)) {
@@ -412,6 +448,7 @@ static void route_request(as_hreq *r, const char *url) {
   if (allow[0]) {
     char extra[160];
     snprintf(extra, sizeof extra, ",\"allow\":\"%s\"", allow);
+    snprintf(r->allow, sizeof r->allow, "%s", allow);
     as_hreq_error(r, 405, "method_not_allowed", "Method not allowed", extra,
                   "%s is not allowed on %s (allowed: %s)", r->method, path, allow);
     return;
@@ -490,6 +527,27 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   atomic_fetch_sub(&s->in_flight, 1);
 }
 
+/* Decodes %HH escapes of the URL and query arguments like MHD's default,
+ * except %00, which stays as the literal text "%00": a NUL would silently
+ * cut a value short (entity_id=a%00b must not mean "a"). */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s) {
+  char *r = s, *w = s;
+  while (*r) {
+    if (r[0] == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
+      char hex[3] = {r[1], r[2], 0};
+      long v = strtol(hex, NULL, 16);
+      if (v != 0) {
+        *w++ = (char)v;
+        r += 3;
+        continue;
+      }
+    }
+    *w++ = *r++;
+  }
+  *w = '\0';
+  return (size_t)(w - s);
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
   as_server *s = cls;
   char msg[512];
@@ -560,12 +618,12 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
   struct sockaddr_storage ss;
   int fam = parse_listen(s->cfg.listen, &ss);
   if (fam < 0) {
-    as_free(s);
     if (err) {
       err->code = AS_EINVAL;
       snprintf(err->message, sizeof err->message,
                "invalid listen address '%s' (want ADDR:PORT)", s->cfg.listen);
     }
+    as_free(s);
     return AS_EINVAL;
   }
   unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC |
@@ -583,7 +641,8 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
   opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
                                       (intptr_t)s->cfg.idle_timeout_s, NULL};
   opts[k++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL};
-  opts[k++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
+  opts[k++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK,
+                                      (intptr_t)unescape, NULL};
   opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                                       64 * 1024, NULL};
   if (s->cfg.threads > 1)

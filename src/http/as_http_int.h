@@ -70,6 +70,7 @@ struct as_hreq {
   const char *method; /* borrowed from MHD for the request's life */
   const as_route *route;
   char *param;        /* decoded path parameter, NUL-terminated, or NULL */
+  char allow[64];     /* methods for a 405's Allow header */
   size_t param_len;
   as_buf body;
   bool body_too_big;
@@ -128,6 +129,9 @@ void as_hreq_append(as_hreq *r, const as_event_in *ev, size_t n,
 
 /** Appends the event as the seed's Event JSON plus "position". */
 void as_json_put_event(as_buf *b, const as_event *ev);
+/** The same; with one_line, line breaks in payload and metadata (which can
+ *  only be whitespace) become spaces, for NDJSON. */
+void as_json_put_event_ex(as_buf *b, const as_event *ev, bool one_line);
 /** Appends "YYYY-MM-DDTHH:MM:SS.ffffffZ" with quotes. */
 void as_json_put_time(as_buf *b, int64_t t_us);
 /** Appends a quoted UUID. */

@@ -26,7 +26,9 @@ void as_json_put_uuid(as_buf *b, const uint8_t id[16]) {
   as_buf_putc(b, '"');
 }
 
-void as_json_put_event(as_buf *b, const as_event *ev) {
+void as_json_put_event(as_buf *b, const as_event *ev) { as_json_put_event_ex(b, ev, false); }
+
+void as_json_put_event_ex(as_buf *b, const as_event *ev, bool one_line) {
   as_buf_puts(b, "{\"id\":");
   as_json_put_uuid(b, ev->id);
   as_buf_puts(b, ",\"event_type\":");
@@ -36,11 +38,16 @@ void as_json_put_event(as_buf *b, const as_event *ev) {
   as_buf_puts(b, ",\"tenant_id\":");
   as_json_put_str(b, ev->tenant_id, ev->tenant_id_len);
   as_buf_puts(b, ",\"payload\":");
-  as_buf_append(b, ev->payload, ev->payload_len);
+  if (one_line)
+    as_json_put_one_line(b, ev->payload, ev->payload_len);
+  else
+    as_buf_append(b, ev->payload, ev->payload_len);
   as_buf_puts(b, ",\"timestamp\":");
   as_json_put_time(b, ev->timestamp_us);
   as_buf_puts(b, ",\"metadata\":");
-  if (ev->metadata)
+  if (ev->metadata && one_line)
+    as_json_put_one_line(b, ev->metadata, ev->metadata_len);
+  else if (ev->metadata)
     as_buf_append(b, ev->metadata, ev->metadata_len);
   else
     as_buf_puts(b, "null");

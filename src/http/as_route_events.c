@@ -202,7 +202,7 @@ static bool query_fill(void *state, as_buf *out) {
         break;
       }
       if (!q->ndjson && q->count) as_buf_putc(out, ',');
-      as_json_put_event(out, &ev);
+      as_json_put_event_ex(out, &ev, q->ndjson);
       if (q->ndjson) as_buf_putc(out, '\n');
       q->count++;
     }

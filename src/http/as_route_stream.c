@@ -123,7 +123,7 @@ static void stage_events(sub *s, uint64_t committed) {
   as_event ev;
   uint64_t n = 0;
   while (as_iter_next(it, &ev) == AS_OK) {
-    as_json_put_event(&s->staged, &ev);
+    as_json_put_event_ex(&s->staged, &ev, true);
     as_buf_putc(&s->staged, '\n');
     s->cursor = ev.position + 1;
     n++;

@@ -554,10 +554,6 @@ def test_invalid_utf8_entity_in_path_404(seeded):
     assert body["error"].startswith("Entity not found: ")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: error messages that quote client input "
-                   "are cut at the first invalid UTF-8 byte instead of escaping or "
-                   "replacing it: 'Entity not found: ' (empty) and "
-                   "\"Invalid request: event id '\" (no 'is not a UUID')")
 def test_error_message_with_invalid_utf8_input_is_complete(seeded):
     body = strict_json(seeded.get("/api/v1/entities/a%FFb/state"))
     assert body["error"].startswith("Entity not found: a")

@@ -165,9 +165,6 @@ def test_payload_bytes_returned_exactly(server, payload):
     assert [h["payload"] for h in items] == [payload]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: NDJSON query output copies a payload's "
-                   "newline whitespace verbatim, so one event spans several lines "
-                   "(each line must be one JSON value)")
 def test_ndjson_payload_with_newline(server):
     server.ingest_raw('{"entity_id":"n","event_type":"t","payload":{"a":\n1,\r\n"b":[2,\n3]}}')
     server.ingest("n", "t", {"c": 4})
@@ -294,9 +291,6 @@ def test_wrong_method_405(server, method, path, allow):
     assert server.stats()["total_events"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: GET /api/v1/events/batch is routed to "
-                   "GET /api/v1/events/{id} (400 invalid_id) instead of 405 allow POST: "
-                   "the static route must beat the {id} parameter route")
 def test_get_on_batch_route_is_405(server):
     r = server.get("/api/v1/events/batch")
     assert r.status_code == 405, r.text
@@ -306,8 +300,6 @@ def test_get_on_batch_route_is_405(server):
     assert strict_json(r)["allow"] == "POST"  # not "POST, GET"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: 405 responses carry no Allow header "
-                   "(RFC 9110 15.5.6 requires it; the seed sent one)")
 def test_405_has_allow_header(server):
     r = server.request("DELETE", "/api/v1/events")
     assert r.status_code == 405

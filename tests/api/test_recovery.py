@@ -80,11 +80,6 @@ def test_ids_versions_positions_survive_restart(server_factory, how):
         [e["position"] for e in evs if e["timestamp"] <= mid]
 
 
-class KnownBug(AssertionError):
-    """Raised only by the check an xfail mark is about, so that any other
-    failure in such a test is reported as a real failure."""
-
-
 def wait_sealed(s, position, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -96,12 +91,6 @@ def wait_sealed(s, position, timeout=60):
     raise AssertionError("position %d not sealed within %d s: %s" % (position, timeout, st))
 
 
-@pytest.mark.xfail(strict=True, raises=KnownBug,
-                   reason="BUG: after a restart, an identical retry of an event "
-                   "recovered from a sealed segment (Parquet) is refused with 409 "
-                   "id_conflict 'already stored ... with different content' instead of "
-                   "returning the original with duplicate=true (events still in the WAL "
-                   "are fine)")
 @pytest.mark.parametrize("how", ["graceful", "kill9"])
 def test_idempotent_retry_of_sealed_events_after_restart(server_factory, how):
     s = server_factory(args=["--segment-size", "65536"])
@@ -118,10 +107,10 @@ def test_idempotent_retry_of_sealed_events_after_restart(server_factory, how):
     for e, x in (sent[0], sent[n // 2]):
         r = s.post_event(e)
         if r.status_code != 200 or r.json() != {**x, "duplicate": True}:
-            raise KnownBug(r.text)
+            raise AssertionError(r.text)
     again = s.post("/api/v1/events/batch", json=[e for e, _ in sent[:10]])
     if again.status_code != 200:
-        raise KnownBug(again.text)
+        raise AssertionError(again.text)
     again = again.json()
     assert [a["position"] for a in again["events"]] == [x["position"] for _, x in sent[:10]]
     assert all(a["duplicate"] for a in again["events"])

@@ -103,10 +103,6 @@ def test_bad_values_exit_2_with_message(allsourced_bin, tmp_path, args, env, wor
     assert not data.exists()  # bad arguments are refused before opening the store
 
 
-@pytest.mark.xfail(SANITIZED, strict=True, reason="BUG (seen under ASan only): "
-                   "as_server_start() frees the server and then formats "
-                   "s->cfg.listen into the error message (heap-use-after-free, "
-                   "src/http/as_http.c, invalid listen address path)")
 @pytest.mark.parametrize("listen", ["nonsense", "127.0.0.1", "127.0.0.1:99999",
                                     "256.0.0.1:8080", "127.0.0.1:port", "[::1:80"])
 def test_bad_listen_address(allsourced_bin, tmp_path, listen):
@@ -120,10 +116,6 @@ def test_bad_listen_address(allsourced_bin, tmp_path, listen):
     assert listen in err, err
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a second allsourced started on a port "
-                   "that another allsourced is listening on does not fail: "
-                   "MHD_OPTION_LISTENING_ADDRESS_REUSE sets SO_REUSEPORT, so both bind "
-                   "and the kernel splits connections between two stores")
 def test_port_in_use(server, allsourced_bin, tmp_path):
     errf = tmp_path / "second.err"
     with open(errf, "wb") as f:
