@@ -23,3 +23,9 @@ foreach(src ${AS_FUZZ_TARGETS})
     target_link_libraries(${name} PRIVATE allsource)
   endif()
 endforeach()
+
+# Instrument the engine library for coverage too in fuzz builds, so the
+# fuzzers see the edges inside the parsers, not only in the target files.
+if(AS_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
+  target_compile_options(as_objs PRIVATE -fsanitize=fuzzer-no-link)
+endif()

@@ -24,9 +24,3 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/bench/pq_bench.c)
   target_link_libraries(allsource-pq-bench PRIVATE allsource)
 endif()
 
-# libFuzzer builds: instrument the engine library for coverage too, so the
-# fuzzers (cmake/part-30-fuzz.cmake) see edges inside the parsers and not only
-# in the fuzz target's own file.
-if(AS_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
-  target_compile_options(as_objs PRIVATE -fsanitize=fuzzer-no-link)
-endif()
