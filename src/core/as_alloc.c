@@ -44,9 +44,15 @@ void *as_malloc(size_t n) {
 
 void *as_calloc(size_t count, size_t size) {
   if (size && count > SIZE_MAX / size) return NULL;
-  void *p = as_malloc(count * size);
-  if (p) memset(p, 0, count * size);
-  return p;
+  size_t n = count * size;
+  if (inject_failure() || n > SIZE_MAX - HDR) return NULL;
+  /* calloc, not malloc + memset: large blocks come from fresh zero pages,
+   * which then cost nothing until they are touched */
+  unsigned char *p = calloc(1, n + HDR);
+  if (!p) return NULL;
+  memcpy(p, &n, sizeof n);
+  atomic_fetch_add_explicit(&g_live_bytes, n, memory_order_relaxed);
+  return p + HDR;
 }
 
 void *as_realloc(void *p, size_t n) {

@@ -1,5 +1,5 @@
 /*
- * as_hash.h — SipHash-1-3 (64-bit output) with a per-store random key, so
+ * as_hash.h — a keyed 64-bit hash (wyhash-style) with per-store random keys, so
  * client-chosen entity ids and event ids cannot force hash-table collisions.
  */
 #ifndef AS_HASH_H

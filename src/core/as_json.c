@@ -373,11 +373,13 @@ static size_t skip_value(const char *s, size_t len, size_t pos) {
 }
 
 as_json_val as_json_root(const char *s, size_t len) {
+  /* A validated document is one value between optional whitespace, so the
+   * value is the trimmed span: no need to scan it. */
   as_json_val v = {s, 0, AS_JSON_INVALID};
-  size_t i = 0;
-  while (i < len && is_ws((unsigned char)s[i])) i++;
-  if (i >= len) return v;
-  size_t end = skip_value(s, len, i);
+  size_t i = 0, end = len;
+  while (i < end && is_ws((unsigned char)s[i])) i++;
+  while (end > i && is_ws((unsigned char)s[end - 1])) end--;
+  if (i >= end) return v;
   v.p = s + i;
   v.len = end - i;
   v.kind = kind_of((unsigned char)s[i]);

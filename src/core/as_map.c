@@ -95,6 +95,24 @@ as_err as_map_put(as_map *m, const char *key, size_t len, void *val,
   return AS_OK;
 }
 
+void **as_map_slot_of(as_map *m, const char *key, size_t len) {
+  if (len > UINT32_MAX) return NULL;
+  if ((m->count + 1) * 4 > m->cap * 3 && grow(m)) return NULL;
+  uint64_t h = as_hash(&m->hk, key, len);
+  as_map_slot *s = &m->slots[probe(m, key, len, h)];
+  if (!s->key) {
+    s->key = as_malloc(len + 1);
+    if (!s->key) return NULL;
+    memcpy(s->key, key, len);
+    s->key[len] = '\0';
+    s->key_len = (uint32_t)len;
+    s->hash = h;
+    s->val = NULL;
+    m->count++;
+  }
+  return &s->val;
+}
+
 void *as_map_del(as_map *m, const char *key, size_t len) {
   if (!m->count) return NULL;
   size_t mask = m->cap - 1;

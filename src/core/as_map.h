@@ -43,6 +43,11 @@ const as_map_slot *as_map_find(const as_map *m, const char *key, size_t len);
  *  old is non-NULL) and replaces it; else *old = NULL. */
 as_err as_map_put(as_map *m, const char *key, size_t len, void *val,
                   void **old);
+/** The value slot for key, inserting key with value NULL when absent (one
+ *  lookup instead of get + put).  NULL when out of memory.  The slot stays
+ *  valid until the next insertion or deletion. */
+void **as_map_slot_of(as_map *m, const char *key, size_t len);
+
 /** Removes key; returns its value or NULL. */
 void *as_map_del(as_map *m, const char *key, size_t len);
 /** Iteration: *i starts at 0; returns the next occupied slot or NULL. */

@@ -101,10 +101,10 @@ typedef struct counters {
 
 static as_err counters_apply(void *ctx, const as_event *ev) {
   counters *c = ctx;
-  uintptr_t n =
-      (uintptr_t)as_map_get(&c->by_type, ev->event_type, ev->event_type_len);
-  return as_map_put(&c->by_type, ev->event_type, ev->event_type_len,
-                    (void *)(n + 1), NULL);
+  void **slot = as_map_slot_of(&c->by_type, ev->event_type, ev->event_type_len);
+  if (!slot) return AS_ENOMEM;
+  *slot = (void *)((uintptr_t)*slot + 1);
+  return AS_OK;
 }
 
 static as_err counters_get(void *ctx, const char *key, size_t key_len,

@@ -127,7 +127,7 @@ static as_err on_segment(void *arg, void *buf, size_t len) {
 
 static as_err on_frame(void *arg, as_frame *f) {
   as_db *db = arg;
-  as_err rc = as__index_frame(db, f, true);
+  as_err rc = as__index_frame(db, f, NULL, true);
   if (rc == AS_ECORRUPT)
     as__log(&db->log, AS_LOG_ERROR,
             "recovery: event at position %" PRIu64

@@ -175,6 +175,7 @@ struct as_db {
   struct iovec *iov;
   size_t iov_cap;
   uint64_t rotations_seen; /* to notify the sealer after a rotation */
+  as_etype *last_type;     /* one-entry cache of the writer's type lookups */
 
   /* [Q] the append queue and the writer role */
   pthread_mutex_t qmu;
@@ -219,7 +220,7 @@ void as__writer_stop(as_db *db);
 as_err as__submit(as_db *db, as_req *req);
 as_err as__submit_wait(as_db *db, as_req *req);
 /* Indexes a frame already in memory (recovery and the writer).  [W] */
-as_err as__index_frame(as_db *db, as_frame *f, bool recovering);
+as_err as__index_frame(as_db *db, as_frame *f, as_entity *e, bool recovering);
 
 /* as_db.c */
 as_entity *as__entity_find(as_db *db, const char *id, size_t len);

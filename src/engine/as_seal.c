@@ -161,7 +161,7 @@ as_err as__storage_recover(as_db *db, uint64_t *sealed_through, as_error *err) {
       }
       as_frame *f = ev.position == expect ? as__frame_from_event(db, &ev) : NULL;
       as_err ir = !f ? (ev.position == expect ? AS_ENOMEM : AS_ECORRUPT)
-                     : as__index_frame(db, f, true);
+                     : as__index_frame(db, f, NULL, true);
       if (ir) {
         as_pq_events_close(pe);
         AS_FAIL(as__error_set(err, ir, 0, "",

@@ -103,9 +103,19 @@ static as_entity *entity_get_or_create(as_db *db, const char *id,
   return entity_create(db, id, len, as_hash(&db->hkey, id, len));
 }
 
-as_err as__index_frame(as_db *db, as_frame *f, bool recovering) {
+/* The type of f, through a one-entry cache (most logs have few types). */
+static as_etype *type_get_or_create(as_db *db, const char *typ, size_t len) {
+  as_etype *t = db->last_type;
+  if (t && t->name_len == len && memcmp(t->name, typ, len) == 0) return t;
+  t = as__type_find(db, typ, len);
+  if (!t) t = type_create(db, typ, len, as_hash(&db->hkey, typ, len));
+  if (t) db->last_type = t;
+  return t;
+}
+
+as_err as__index_frame(as_db *db, as_frame *f, as_entity *e, bool recovering) {
   const char *ent = frame_entity(f), *typ = frame_type(f);
-  as_entity *e = entity_get_or_create(db, ent, f->entity_len);
+  if (!e) e = entity_get_or_create(db, ent, f->entity_len);
   if (!e) return AS_ENOMEM;
   if (recovering) {
     if (f->version != e->wversion + 1 || f->timestamp_us < db->last_ts ||
@@ -114,8 +124,7 @@ as_err as__index_frame(as_db *db, as_frame *f, bool recovering) {
     e->wversion = f->version;
     db->last_ts = f->timestamp_us;
   }
-  as_etype *t = as__type_find(db, typ, f->type_len);
-  if (!t) t = type_create(db, typ, f->type_len, as_hash(&db->hkey, typ, f->type_len));
+  as_etype *t = type_get_or_create(db, typ, f->type_len);
   if (!t) return AS_ENOMEM;
   as_err rc = as_posidx_set(&db->pos, f->position, f);
   if (!rc) rc = as_plist_append(&e->list, f->position);
@@ -260,13 +269,12 @@ static void resolve_request(as_db *db, as_req *r, size_t *cyc_bytes) {
     if (ts < db->last_ts) ts = db->last_ts;
     db->last_ts = ts;
     rec->timestamp_us = ts;
-    if (!r->ev[i].client_id) {
-      do as_uuid_v7(&db->rng, ts, rec->id);
-      while (as__id_find(db, rec->id));
-    }
+    /* 74 random bits per millisecond: a collision is not a real risk, so
+     * generated ids are not looked up. */
+    if (!r->ev[i].client_id) as_uuid_v7(&db->rng, ts, rec->id);
     if (i + 1 == r->n) rec->flags |= AS_FF_BATCH_END;
     r->assigned = true;
-    as_err rc = as__index_frame(db, rec, false);
+    as_err rc = as__index_frame(db, rec, e, false);
     if (rc) {
       db->failed = rc;
       as__log(&db->log, AS_LOG_ERROR,
@@ -462,6 +470,8 @@ static void lead_locked(as_db *db) {
   release_role_locked(db);
 }
 
+static as_err start_thread_locked(as_db *db);
+
 static void enqueue_locked(as_db *db, as_req *r) {
   r->next = NULL;
   if (db->qtail)
@@ -485,6 +495,7 @@ static as_err admit_locked(as_db *db, as_req *r) {
 as_err as__submit(as_db *db, as_req *r) {
   pthread_mutex_lock(&db->qmu);
   as_err rc = admit_locked(db, r);
+  if (!rc) rc = start_thread_locked(db);
   if (!rc) {
     enqueue_locked(db, r);
     if (!db->leader) pthread_cond_signal(&db->qcv);
@@ -577,22 +588,35 @@ static void *writer_main(void *arg) {
   return NULL;
 }
 
-as_err as__writer_start(as_db *db) {
-  db->iov = as_malloc(sizeof *db->iov * MAX_IOV);
-  if (!db->iov) return AS_ENOMEM;
-  db->iov_cap = MAX_IOV;
-  db->last_sync_us = as_time_now_us();
+/* The writer thread is needed only for asynchronous appends and interval
+ * syncs (synchronous appenders lead cycles themselves), so it is started
+ * when the first of those needs it.  Called with qmu held. */
+static as_err start_thread_locked(as_db *db) {
+  if (db->writer_started) return AS_OK;
   if (pthread_create(&db->writer, NULL, writer_main, db)) return AS_ENOMEM;
   db->writer_started = true;
   return AS_OK;
 }
 
+as_err as__writer_start(as_db *db) {
+  db->iov = as_malloc(sizeof *db->iov * MAX_IOV);
+  if (!db->iov) return AS_ENOMEM;
+  db->iov_cap = MAX_IOV;
+  db->last_sync_us = as_time_now_us();
+  if (db->opt.durability != AS_DURABILITY_INTERVAL) return AS_OK;
+  pthread_mutex_lock(&db->qmu);
+  as_err rc = start_thread_locked(db);
+  pthread_mutex_unlock(&db->qmu);
+  return rc;
+}
+
 void as__writer_stop(as_db *db) {
-  if (db->writer_started) {
-    pthread_mutex_lock(&db->qmu);
-    db->closing = true;
-    pthread_cond_signal(&db->qcv);
-    pthread_mutex_unlock(&db->qmu);
+  pthread_mutex_lock(&db->qmu);
+  db->closing = true;
+  bool started = db->writer_started;
+  pthread_cond_signal(&db->qcv);
+  pthread_mutex_unlock(&db->qmu);
+  if (started) {
     pthread_join(db->writer, NULL);
     db->writer_started = false;
   }

@@ -16,7 +16,8 @@ as_err as_posidx_init(as_posidx *ix) {
 
 void as_posidx_destroy(as_posidx *ix) {
   if (!ix->top) return;
-  for (size_t i = 0; i < TOP_SIZE; i++) as_free(ix->top[i]);
+  /* blocks are allocated in order: stop at the first hole */
+  for (size_t i = 0; i < TOP_SIZE && ix->top[i]; i++) as_free(ix->top[i]);
   as_free(ix->top);
   ix->top = NULL;
 }

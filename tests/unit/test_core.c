@@ -73,18 +73,36 @@ AS_TEST(crc32c_known_vector) {
                     (size_t)(100 - cut)) == whole);
 }
 
-AS_TEST(siphash_depends_on_key_and_data) {
+AS_TEST(hash_depends_on_key_and_data) {
   as_hash_key k1 = {1, 2}, k2 = {1, 3};
   CHECK(as_hash(&k1, "abc", 3) == as_hash(&k1, "abc", 3));
   CHECK(as_hash(&k1, "abc", 3) != as_hash(&k2, "abc", 3));
   CHECK(as_hash(&k1, "abc", 3) != as_hash(&k1, "abd", 3));
-  /* Reference vector of SipHash-1-3 is not widely published; check that all
-   * tail lengths are distinct at least. */
-  uint64_t seen[16];
-  for (int n = 0; n < 16; n++) {
-    seen[n] = as_hash(&k1, "0123456789abcdef", (size_t)n);
+  /* every length of a prefix hashes differently (all code paths: 0, 1-3,
+   * 4-16, and the 16-byte blocks beyond) */
+  uint64_t seen[40];
+  const char *text = "0123456789abcdefghijklmnopqrstuvwxyzABCD";
+  for (int n = 0; n < 40; n++) {
+    seen[n] = as_hash(&k1, text, (size_t)n);
     for (int m = 0; m < n; m++) CHECK(seen[m] != seen[n]);
   }
+  /* one flipped bit anywhere changes the hash, for long keys too */
+  char buf[64];
+  memcpy(buf, text, 40);
+  uint64_t h0 = as_hash(&k1, buf, 40);
+  for (int i = 0; i < 40 * 8; i++) {
+    buf[i / 8] ^= (char)(1 << (i % 8));
+    CHECK(as_hash(&k1, buf, 40) != h0);
+    buf[i / 8] ^= (char)(1 << (i % 8));
+  }
+  /* low bits (the table index) are well spread over sequential keys */
+  int buckets[64] = {0};
+  for (int i = 0; i < 64000; i++) {
+    char k[16];
+    int n = snprintf(k, sizeof k, "entity-%d", i);
+    buckets[as_hash(&k1, k, (size_t)n) & 63]++;
+  }
+  for (int b = 0; b < 64; b++) CHECK(buckets[b] > 800 && buckets[b] < 1200);
 }
 
 AS_TEST(buffer_limits_are_sticky) {
