@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "allsource.h"
 
@@ -78,6 +79,20 @@ void as_free(void *p) {
   memcpy(&n, base, sizeof n);
   atomic_fetch_sub_explicit(&g_live_bytes, n, memory_order_relaxed);
   free(base);
+}
+
+void *as_pages_alloc(size_t n) {
+  if (inject_failure() || n == 0) return NULL;
+  void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return NULL;
+  atomic_fetch_add_explicit(&g_live_bytes, n, memory_order_relaxed);
+  return p;
+}
+
+void as_pages_free(void *p, size_t n) {
+  if (!p) return;
+  atomic_fetch_sub_explicit(&g_live_bytes, n, memory_order_relaxed);
+  munmap(p, n);
 }
 
 void *as_malloc_public(size_t n) { return as_malloc(n); }

@@ -16,6 +16,12 @@
 void *as_malloc(size_t n);
 void *as_calloc(size_t count, size_t size);
 void *as_realloc(void *p, size_t n);
+/** Zeroed, page-aligned memory straight from the kernel (mmap) for large
+ *  tables: pages cost nothing until touched, and no memset is paid even
+ *  after glibc has raised its mmap threshold.  Free with as_pages_free()
+ *  and the same size.  Counted and fault-injectable like as_malloc(). */
+void *as_pages_alloc(size_t n);
+void as_pages_free(void *p, size_t n);
 /** Copies `len` bytes plus a NUL into a new allocation. */
 char *as_strndup(const char *s, size_t len);
 /* as_free() is public (allsource.h). */

@@ -347,6 +347,7 @@ static as_err open_impl(const char *dir, const as_options *opt, bool is_meta,
   AS_CHECK(as__projmgr_start(db));
   AS_CHECK(as__builtin_projections_register(db));
   AS_CHECK(as__snapshots_auto_register(db));
+  as__projmgr_builtins_done(db);
   AS_CHECK(as__writer_start(db));
   if (db->dir && !is_meta)
     as__log(&db->log, AS_LOG_INFO,

@@ -142,7 +142,11 @@ typedef struct as_projmgr {
   _Atomic int64_t last_notify_us;
   int waiters;
   bool stop;
-  bool started;
+  bool initialized;       /* mutex and condition variables exist */
+  bool builtins_done;     /* later registrations are the user's */
+  uint32_t user_projections;
+  _Atomic bool running;   /* the worker thread exists (started lazily) */
+  int64_t opened_us;
   pthread_t thread;
 } as_projmgr;
 
@@ -284,6 +288,11 @@ void as__mem_report(as_db *db, as_mem_report *out);
 as_err as__projmgr_start(as_db *db);
 void as__projmgr_stop(as_db *db);
 void as__projmgr_notify(as_db *db);
+/* Marks the end of open(): projections registered later are the user's. */
+void as__projmgr_builtins_done(as_db *db);
+/* Starts the worker if it has not started yet (lazy start, see
+ * as_projection.c); called by reads that observe projection progress. */
+void as__projmgr_kick(as_db *db);
 as_err as__builtin_projections_register(as_db *db);
 
 #endif /* AS_DB_INT_H */

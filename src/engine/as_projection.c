@@ -13,6 +13,18 @@
  * once per NOTIFY_GAP_US, because under a stream of small commits a wake-up
  * per commit would cost more than the commit.  The worker's timeout bounds
  * the lag of a skipped signal.
+ *
+ * The worker thread starts lazily — when a reader needs a projection caught
+ * up, or at a commit once LAZY_EVENTS are committed or LAZY_US have passed
+ * since open — so a short-lived store (a test, a CLI run, a batch job) pays
+ * no thread creation (~50 us, more than 100 appends cost).  Events committed
+ * before it starts are simply backlog, and every read that can observe
+ * projection progress (stats, snapshot list/latest) starts it too, so no
+ * observer waits forever.  If it never started, close() applies
+ * the backlog on the caller's thread when the result is observable (a
+ * durable store persists automatic snapshots; a user projection's ctx sees
+ * every event); the built-in projections of a memory-only store are dropped
+ * with the store unapplied.
  */
 #include <inttypes.h>
 #include <errno.h>
@@ -28,6 +40,8 @@
 #define NOTIFY_GAP_US 200       /* at most one wake-up per this interval */
 #define IDLE_WAIT_MIN_US 5000   /* the worker's poll when just idle */
 #define IDLE_WAIT_MAX_US 1000000
+#define LAZY_EVENTS 1024        /* start the worker at this backlog ... */
+#define LAZY_US 2000            /* ... or at a commit this long after open */
 
 struct as_proj {
   _Atomic(struct as_proj *) next; /* written under mu; the worker reads it
@@ -124,12 +138,40 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+static void start_thread_locked(as_db *db) {
+  as_projmgr *m = &db->proj;
+  if (atomic_load(&m->running) || m->stop) return;
+  if (pthread_create(&m->thread, NULL, worker_main, db)) {
+    /* No thread: readers apply on their own thread instead; the next
+     * trigger tries again. */
+    as__log(&db->log, AS_LOG_WARN, "projections: cannot start the worker thread");
+    return;
+  }
+  atomic_store(&m->running, true);
+}
+
+/* Catches every projection up on the calling thread (no worker running). */
+static void apply_inline(as_db *db) {
+  uint64_t committed = as__committed(db);
+  for (as_proj *p = db->proj.list; p; p = atomic_load(&p->next))
+    while (apply_some(db, p, committed)) {
+    }
+}
+
 /* Called by the writer after publishing.  Waking the worker costs a system
  * call (and a cross-CPU interrupt), so under a stream of small commits it
  * is woken at most once per NOTIFY_GAP_US; its own timed wait bounds the lag
  * otherwise, and readers that need it caught up wake it themselves. */
 void as__projmgr_notify(as_db *db) {
   as_projmgr *m = &db->proj;
+  if (!atomic_load_explicit(&m->running, memory_order_relaxed)) {
+    if (as__committed(db) < LAZY_EVENTS && as_time_now_us() - m->opened_us < LAZY_US)
+      return;
+    pthread_mutex_lock(&m->mu);
+    start_thread_locked(db);
+    pthread_mutex_unlock(&m->mu);
+    return;
+  }
   if (!atomic_load(&m->sleeping)) return;
   int64_t now = as_time_now_us();
   if (now - atomic_load_explicit(&m->last_notify_us, memory_order_relaxed) <
@@ -148,20 +190,38 @@ as_err as__projmgr_start(as_db *db) {
   pthread_cond_init(&m->progress_cv, NULL);
   atomic_init(&m->sleeping, 0);
   atomic_init(&m->last_notify_us, 0);
-  if (pthread_create(&m->thread, NULL, worker_main, db)) return AS_ENOMEM;
-  m->started = true;
+  atomic_init(&m->running, false);
+  m->opened_us = as_time_now_us();
+  m->initialized = true;
+  /* A recovered store has a backlog worth a thread right away. */
+  if (as__committed(db) >= LAZY_EVENTS) start_thread_locked(db);
   return AS_OK;
+}
+
+void as__projmgr_builtins_done(as_db *db) { db->proj.builtins_done = true; }
+
+void as__projmgr_kick(as_db *db) {
+  as_projmgr *m = &db->proj;
+  if (atomic_load_explicit(&m->running, memory_order_relaxed)) return;
+  pthread_mutex_lock(&m->mu);
+  start_thread_locked(db);
+  pthread_mutex_unlock(&m->mu);
 }
 
 void as__projmgr_stop(as_db *db) {
   as_projmgr *m = &db->proj;
-  if (!m->started) return;
+  if (!m->initialized) return;
   pthread_mutex_lock(&m->mu);
   m->stop = true;
   pthread_cond_signal(&m->work_cv);
   pthread_mutex_unlock(&m->mu);
-  pthread_join(m->thread, NULL);
-  m->started = false;
+  if (atomic_load(&m->running)) {
+    pthread_join(m->thread, NULL); /* the worker drains the backlog first */
+    atomic_store(&m->running, false);
+  } else if (db->dir || m->user_projections) {
+    apply_inline(db);
+  }
+  m->initialized = false;
   for (as_proj *p = m->list; p;) {
     as_proj *n = atomic_load(&p->next);
     if (p->ops.destroy) p->ops.destroy(p->ops.ctx);
@@ -199,6 +259,7 @@ as_err as_projection_register(as_db *db, const as_projection_ops *ops) {
     as_free(p);
     return AS_EEXIST;
   }
+  if (m->builtins_done) m->user_projections++;
   if (!m->list) {
     m->list = p;
   } else {
@@ -216,6 +277,13 @@ static void wait_caught_up(as_db *db, as_proj *p, uint64_t target) {
   as_projmgr *m = &db->proj;
   if (atomic_load(&p->applied) >= target) return;
   pthread_mutex_lock(&m->mu);
+  start_thread_locked(db);
+  if (!atomic_load(&m->running)) { /* no thread to wait for */
+    pthread_mutex_unlock(&m->mu);
+    while (apply_some(db, p, target)) {
+    }
+    return;
+  }
   m->waiters++;
   pthread_cond_signal(&m->work_cv);
   while (atomic_load(&p->applied) < target)
@@ -253,6 +321,7 @@ as_err as_projection_stats_get(as_db *db, const char *name,
                                as_projection_stats *out) {
   as_proj *p = find(db, name);
   if (!p) return AS_ENOTFOUND;
+  as__projmgr_kick(db); /* whoever watches progress will see some */
   out->events_processed = atomic_load(&p->processed);
   out->errors = atomic_load(&p->errors);
   out->position = atomic_load(&p->applied);

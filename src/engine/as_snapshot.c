@@ -269,6 +269,7 @@ as_err as_snapshot_create(as_db *db, const char *entity_id, size_t len,
 as_err as_snapshot_latest(as_db *db, const char *entity_id, size_t len,
                           as_snapshot_info *out, char **state_json,
                           size_t *state_len) {
+  as__projmgr_kick(db); /* automatic snapshots come from the worker */
   as_snap *s = as__snap_find(db, entity_id, len, UINT64_MAX);
   if (!s) return AS_ENOTFOUND;
   as_err rc = AS_OK;
@@ -290,6 +291,7 @@ typedef struct list_item {
 
 as_err as_snapshot_list(as_db *db, const char *entity_id, size_t len,
                         as_snapshot_cb cb, void *arg) {
+  as__projmgr_kick(db);
   as_snapstore *st = &db->snaps;
   as_err rc = AS_OK;
   list_item *items = NULL;

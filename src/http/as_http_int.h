@@ -70,7 +70,7 @@ struct as_hreq {
   const char *method; /* borrowed from MHD for the request's life */
   const as_route *route;
   char *param;        /* decoded path parameter, NUL-terminated, or NULL */
-  char allow[64];     /* methods for a 405's Allow header */
+  char allow[128];    /* methods for a 405's Allow header */
   size_t param_len;
   as_buf body;
   bool body_too_big;

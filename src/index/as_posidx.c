@@ -9,7 +9,7 @@
 #define BLOCK_SIZE ((size_t)1 << AS_POSIDX_BLOCK_BITS)
 
 as_err as_posidx_init(as_posidx *ix) {
-  ix->top = as_calloc(TOP_SIZE, sizeof *ix->top);
+  ix->top = as_pages_alloc(TOP_SIZE * sizeof *ix->top);
   ix->blocks = 0;
   return ix->top ? AS_OK : AS_ENOMEM;
 }
@@ -17,8 +17,9 @@ as_err as_posidx_init(as_posidx *ix) {
 void as_posidx_destroy(as_posidx *ix) {
   if (!ix->top) return;
   /* blocks are allocated in order: stop at the first hole */
-  for (size_t i = 0; i < TOP_SIZE && ix->top[i]; i++) as_free(ix->top[i]);
-  as_free(ix->top);
+  for (size_t i = 0; i < TOP_SIZE && ix->top[i]; i++)
+    as_pages_free(ix->top[i], BLOCK_SIZE * sizeof(void *));
+  as_pages_free(ix->top, TOP_SIZE * sizeof *ix->top);
   ix->top = NULL;
 }
 
@@ -27,7 +28,7 @@ as_err as_posidx_set(as_posidx *ix, uint64_t pos, void *rec) {
   uint64_t i = pos - 1;
   size_t b = (size_t)(i >> AS_POSIDX_BLOCK_BITS);
   if (!ix->top[b]) {
-    ix->top[b] = as_calloc(BLOCK_SIZE, sizeof(void *));
+    ix->top[b] = as_pages_alloc(BLOCK_SIZE * sizeof(void *));
     if (!ix->top[b]) return AS_ENOMEM;
     ix->blocks++;
   }
