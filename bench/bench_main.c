@@ -29,6 +29,8 @@
 
 #include "allsource.h"
 #include "engine/as_db_int.h"
+#include "io/as_io.h"
+#include "storage/as_parquet.h"
 
 static int g_tsv, g_quick;
 static const char *g_only;
@@ -263,6 +265,64 @@ static void wal100_body(void *p) {
   nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* parquet_write/batch_1000: 1000 events already in memory written as one
+ * Parquet file (the seed's "Parquet Write, 1000 events batch"); writer open,
+ * 1000 adds, finish (compress, footer, fdatasync unless `sync` is off)
+ * timed; the unlink is not. */
+typedef struct pq_ctx {
+  as_event ev[1000];
+  as_pq_codec codec;
+  bool sync;
+  char dir[512];
+} pq_ctx;
+
+static void pq_body(void *p) {
+  pq_ctx *c = p;
+  char path[600];
+  snprintf(path, sizeof path, "%s/batch.parquet", c->dir);
+  as_pq_write_options o;
+  as_pq_write_options_init(&o);
+  o.codec = c->codec;
+  o.sync = c->sync;
+  as_pq_writer *w;
+  as_error err;
+  if (as_pq_writer_open(as_io_posix(), path, &o, &w, &err) ||
+      as_pq_writer_add_n(w, c->ev, 1000, &err) || as_pq_writer_finish(w, NULL, &err)) {
+    fprintf(stderr, "parquet: %s\n", err.message);
+    exit(1);
+  }
+}
+
+static void parquet_rows(void) {
+  static const struct { const char *name; as_pq_codec codec; bool sync; double seed_ms; } v[] = {
+      {"parquet_write/batch_1000", AS_PQ_ZSTD, true, 3.47},
+      {"parquet_write/batch_1000_snappy_nosync", AS_PQ_SNAPPY, false, 0}};
+  if (!wanted("parquet_write")) return;
+  static pq_ctx c;
+  as_db *db = open_mem(0);
+  char payload[96];
+  for (int i = 0; i < 1000; i++) {
+    char ent[32];
+    int el = snprintf(ent, sizeof ent, "parquet-entity-%d", i % 100);
+    int pl = snprintf(payload, sizeof payload,
+                      "{\"index\":%d,\"data\":\"payload %d\",\"amount\":%d.5}", i, i, i * 3);
+    put(db, ent, (size_t)el, "parquet.test", payload, (size_t)pl);
+  }
+  for (uint64_t pos = 1; pos <= 1000; pos++) as_frame_view(as__frame_at(db, pos), &c.ev[pos - 1]);
+  tmpdir(c.dir, sizeof c.dir);
+  for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+    if (!wanted(v[k].name)) continue;
+    c.codec = v[k].codec;
+    c.sync = v[k].sync;
+    double t = measure(pq_body, &c, 20, 1.0);
+    row(v[k].name, t * 1e3, "ms", v[k].seed_ms, 0,
+        v[k].sync ? "ZSTD-1 (our sealing default), fdatasync at finish; seed did not sync"
+                  : "SNAPPY, no fdatasync: the seed's likely settings");
+  }
+  nftw(c.dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+  as_db_close(db);
+}
+
 typedef struct mem_ctx {
   int n;
   uint64_t sink;
@@ -461,6 +521,7 @@ static void seed_table(void) {
     double t = measure(memscale_body, &c, 10, 1.0);
     row(name, t * 1e3, "ms", mem[k].seed_ms, 0, "store create + N ingests + stats");
   }
+  parquet_rows();
 }
 
 /* --- Beyond the seed --------------------------------------------------- */
