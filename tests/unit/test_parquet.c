@@ -396,6 +396,36 @@ AS_TEST(pq_crc_mismatch_is_detected) {
   mem_io_free(&m);
 }
 
+/* The bitwise definition of CRC-32 (IEEE, reflected 0xEDB88320). */
+static uint32_t crc32_bitwise(uint32_t crc, const unsigned char *p, size_t n) {
+  crc = ~crc;
+  while (n--) {
+    crc ^= *p++;
+    for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1)));
+  }
+  return ~crc;
+}
+
+AS_TEST(crc32_matches_the_bitwise_definition) {
+  unsigned char buf[1100];
+  uint64_t x = 0x9E3779B97F4A7C15ull;
+  for (size_t i = 0; i < sizeof buf; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    buf[i] = (unsigned char)x;
+  }
+  CHECK_EQ_INT(as_crc32(0, "", 0), 0);
+  CHECK_EQ_INT(as_crc32(0, "a", 1), 0xe8b7be43u);
+  CHECK_EQ_INT(as_crc32(0, "The quick brown fox jumps over the lazy dog", 43), 0x414fa339u);
+  /* every length and alignment around the 8-byte step, and chaining */
+  for (size_t off = 0; off < 9; off++)
+    for (size_t n = 0; n + off <= 80; n++)
+      CHECK_EQ_INT(as_crc32(0, buf + off, n), crc32_bitwise(0, buf + off, n));
+  uint32_t whole = as_crc32(0, buf, sizeof buf);
+  CHECK_EQ_INT(whole, crc32_bitwise(0, buf, sizeof buf));
+  for (size_t cut = 0; cut <= sizeof buf; cut += 37)
+    CHECK_EQ_INT(as_crc32(as_crc32(0, buf, cut), buf + cut, sizeof buf - cut), whole);
+}
+
 /* Reads everything: every column generically, then every event.  Returns
  * the first error (AS_OK when all of it decoded). */
 static as_err read_all(const as_io *io, const char *path, const as_pq_read_options *ro,
