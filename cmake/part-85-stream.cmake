@@ -1,0 +1,13 @@
+# Black-box tests of the streaming features (tests/stream, pytest): WebSocket
+# /api/v1/events/stream, NDJSON /api/v1/events/subscribe, snapshots and
+# analytics, against the real build/allsourced.  Debian's python3-pytest,
+# python3-requests and python3-websocket, hence /usr/bin/python3.
+# Knob: ALLSOURCE_STREAM_LOAD (scale of the load tests; ~0.3 for ASan builds).
+add_test(NAME stream/pytest
+         COMMAND /usr/bin/python3 -m pytest -q -p no:cacheprovider
+                 ${CMAKE_SOURCE_DIR}/tests/stream
+         WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+set_tests_properties(stream/pytest PROPERTIES
+                     ENVIRONMENT "ALLSOURCE_BIN=$<TARGET_FILE:allsourced>"
+                     TIMEOUT 900
+                     LABELS api)

@@ -1,0 +1,557 @@
+"""Helpers for the black-box streaming tests of build/allsourced
+(WebSocket /api/v1/events/stream, NDJSON /api/v1/events/subscribe,
+snapshots, analytics).
+
+* ``Server``: the real binary on a free loopback port with its own data
+  directory; waits for ``/health``; stop (SIGTERM, exit code 0 asserted),
+  restart on the same data directory, kill -9; stderr goes to a file that is
+  checked for sanitizer reports.  (A copy of the pattern of tests/api, which
+  is not imported across folders.)
+* ``WsClient``: a WebSocket subscriber on top of python3-websocket
+  (websocket-client 1.2.3) that returns each text frame as (event dict, raw
+  frame text) and reports close frames.
+* ``raw_array_items`` / ``store_events``: the exact bytes of the events the
+  store returns from /events/query, to compare frames byte for byte.
+
+Only the Python standard library, ``requests``, ``websocket`` and the binary
+are used.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import requests
+import websocket
+
+HTTP_TIMEOUT = float(os.environ.get("ALLSOURCE_STREAM_HTTP_TIMEOUT", "60"))
+START_TIMEOUT = float(os.environ.get("ALLSOURCE_STREAM_START_TIMEOUT", "60"))
+STOP_TIMEOUT = float(os.environ.get("ALLSOURCE_STREAM_STOP_TIMEOUT", "60"))
+
+SANITIZER_MARKERS = (
+    "ERROR: AddressSanitizer",
+    "ERROR: LeakSanitizer",
+    "runtime error:",
+    "WARNING: ThreadSanitizer",
+    "ERROR: ThreadSanitizer",
+    "SUMMARY: UndefinedBehaviorSanitizer",
+)
+
+
+def load_scale():
+    """ALLSOURCE_STREAM_LOAD scales every load test (default 1.0)."""
+    try:
+        return max(0.05, float(os.environ.get("ALLSOURCE_STREAM_LOAD", "1")))
+    except ValueError:
+        return 1.0
+
+
+def scaled(n, minimum=1):
+    return max(minimum, int(n * load_scale()))
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def clean_env():
+    return {k: v for k, v in os.environ.items() if not k.startswith("ALLSOURCE_")}
+
+
+class ServerStartError(Exception):
+    pass
+
+
+class Server:
+    """One allsourced process (and its restarts) on one data directory."""
+
+    def __init__(self, binary, data_dir, args=(), log_dir=None, durability="sync"):
+        self.binary = str(binary)
+        self.data_dir = str(data_dir)
+        self.args = list(args)
+        self.durability = durability
+        self.log_dir = str(log_dir or data_dir + ".logs")
+        os.makedirs(self.log_dir, exist_ok=True)
+        self.proc = None
+        self.port = None
+        self.url = None
+        self.session = None
+        self.starts = 0
+        self.stderr_path = None
+        self.stderr_paths = []
+
+    def command(self, port):
+        cmd = [self.binary, "--listen", "127.0.0.1:%d" % port, "--data-dir", self.data_dir]
+        if self.durability is not None:
+            cmd += ["--durability", self.durability]
+        return cmd + self.args
+
+    def start(self):
+        assert self.proc is None, "server already running"
+        last = None
+        for _attempt in range(5):
+            port = free_port()
+            self.starts += 1
+            self.stderr_path = os.path.join(self.log_dir, "stderr.%d.log" % self.starts)
+            self.stderr_paths.append(self.stderr_path)
+            with open(self.stderr_path, "wb") as errf:
+                self.proc = subprocess.Popen(self.command(port), stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.DEVNULL, stderr=errf,
+                                             env=clean_env())
+            self.port = port
+            self.url = "http://127.0.0.1:%d" % port
+            self.ws_base = "ws://127.0.0.1:%d" % port
+            try:
+                self._wait_healthy()
+            except ServerStartError as e:
+                last = e
+                if self.proc.poll() is None:
+                    self.proc.kill()
+                    self.proc.wait()
+                self.proc = None
+                if "ddress already in use" in self.stderr():
+                    continue
+                raise
+            self.session = requests.Session()
+            return self
+        raise last
+
+    def _wait_healthy(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            rc = self.proc.poll()
+            if rc is not None:
+                raise ServerStartError("allsourced exited with %d during start-up:\n%s"
+                                       % (rc, self.stderr()))
+            try:
+                r = requests.get(self.url + "/health", timeout=2)
+                if r.status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.02)
+        raise ServerStartError("allsourced did not answer /health within %.0f s:\n%s"
+                               % (START_TIMEOUT, self.stderr()))
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def _close_session(self):
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+    def stop(self, sig=signal.SIGTERM, check=True):
+        """Graceful stop; asserts exit code 0 and a clean stderr."""
+        self._close_session()
+        if self.proc is None:
+            return None
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+            raise AssertionError("allsourced did not exit within %.0f s of %s\n%s"
+                                 % (STOP_TIMEOUT, signal.Signals(sig).name, self.stderr()))
+        self.proc = None
+        if check:
+            assert rc == 0, ("allsourced exited with %d after %s\n%s"
+                             % (rc, signal.Signals(sig).name, self.stderr()))
+            self.check_sanitizers()
+        return rc
+
+    def kill9(self):
+        self._close_session()
+        if self.proc is None:
+            return
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+        self.check_sanitizers()
+
+    def restart(self):
+        if self.proc is not None:
+            self.stop()
+        return self.start()
+
+    def stderr(self, all_runs=False):
+        paths = self.stderr_paths if all_runs else [self.stderr_path]
+        out = []
+        for p in paths:
+            if p and os.path.exists(p):
+                with open(p, "rb") as f:
+                    out.append(f.read().decode("utf-8", "replace"))
+        return "\n".join(out)
+
+    def check_sanitizers(self):
+        text = self.stderr()
+        assert not any(m in text for m in SANITIZER_MARKERS), \
+            "sanitizer report in allsourced's stderr:\n" + text
+
+    # --- HTTP ------------------------------------------------------------
+
+    def request(self, method, path, **kw):
+        kw.setdefault("timeout", HTTP_TIMEOUT)
+        if self.session is None:
+            return requests.request(method, self.url + path, **kw)
+        return self.session.request(method, self.url + path, **kw)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+    def ingest(self, entity_id="e-1", event_type="test.event", payload=None, **extra):
+        ev = {"entity_id": entity_id, "event_type": event_type, "payload": payload}
+        ev.update(extra)
+        r = self.post("/api/v1/events", json=ev)
+        assert r.status_code == 200, (r.status_code, r.text)
+        return r.json()
+
+    def batch(self, events, session=None):
+        s = session or self.session or requests
+        r = s.post(self.url + "/api/v1/events/batch", json=events, timeout=HTTP_TIMEOUT)
+        assert r.status_code == 200, (r.status_code, r.text)
+        return r.json()
+
+    def query(self, **params):
+        r = self.get("/api/v1/events/query", params=params)
+        assert r.status_code == 200, (r.status_code, r.text)
+        return r.json()["events"]
+
+    def committed(self):
+        """The last position (0 when the store is empty)."""
+        evs = self.query(order="desc", limit=1)
+        return evs[0]["position"] if evs else 0
+
+    def state(self, entity_id, **params):
+        return self.get("/api/v1/entities/%s/state" % entity_id, params=params)
+
+
+# --- Raw JSON ---------------------------------------------------------------
+
+_WS = " \t\r\n"
+
+
+def _skip_ws(s, i):
+    while i < len(s) and s[i] in _WS:
+        i += 1
+    return i
+
+
+def _skip_string(s, i):
+    i += 1
+    while True:
+        c = s[i]
+        if c == "\\":
+            i += 2
+        elif c == '"':
+            return i + 1
+        else:
+            i += 1
+
+
+def _skip_value(s, i):
+    c = s[i]
+    if c == '"':
+        return _skip_string(s, i)
+    if c in "{[":
+        close = "}" if c == "{" else "]"
+        i = _skip_ws(s, i + 1)
+        if s[i] == close:
+            return i + 1
+        while True:
+            if c == "{":
+                i = _skip_string(s, i)
+                i = _skip_ws(s, i)
+                i = _skip_ws(s, i + 1)
+            i = _skip_value(s, i)
+            i = _skip_ws(s, i)
+            if s[i] == ",":
+                i = _skip_ws(s, i + 1)
+                continue
+            assert s[i] == close, (s[i], i)
+            return i + 1
+    j = i
+    while j < len(s) and s[j] not in ",}] \t\r\n":
+        j += 1
+    return j
+
+
+def raw_array_items(s):
+    """The raw texts of the items of the JSON array text `s`."""
+    i = _skip_ws(s, 0)
+    assert s[i] == "["
+    out = []
+    i = _skip_ws(s, i + 1)
+    if s[i] == "]":
+        return out
+    while True:
+        j = _skip_value(s, i)
+        out.append(s[i:j])
+        i = _skip_ws(s, j)
+        if s[i] == ",":
+            i = _skip_ws(s, i + 1)
+            continue
+        assert s[i] == "]"
+        return out
+
+
+def store_events(server, **params):
+    """(parsed events, raw event texts) from /events/query, in order; the
+    raw texts come from the NDJSON form, byte for byte."""
+    r = server.get("/api/v1/events/query", params=params,
+                   headers={"Accept": "application/x-ndjson"})
+    assert r.status_code == 200, (r.status_code, r.text)
+    text = r.content.decode("utf-8")
+    raws = [line for line in text.split("\n") if line]
+    return [json.loads(x) for x in raws], raws
+
+
+# --- WebSocket --------------------------------------------------------------
+
+
+class Closed(Exception):
+    """The server sent a close frame (code, reason) or the socket ended."""
+
+    def __init__(self, code, reason):
+        super().__init__("closed: %r %r" % (code, reason))
+        self.code = code
+        self.reason = reason
+
+
+class _PongSeen(Exception):
+    pass
+
+
+class WsClient:
+    """A subscriber of /api/v1/events/stream."""
+
+    def __init__(self, server, timeout=30, rcvbuf=None, **params):
+        q = "&".join("%s=%s" % (k, requests.utils.quote(str(v), safe=".*"))
+                     for k, v in params.items() if v is not None)
+        self.url = server.ws_base + "/api/v1/events/stream" + ("?" + q if q else "")
+        opts = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        if rcvbuf:
+            opts.append((socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf))
+        self.ws = websocket.create_connection(self.url, timeout=timeout,
+                                              enable_multithread=True,
+                                              sockopt=tuple(opts))
+        self.last_position = 0
+        self._sync_tag = None
+        self._ping_seq = 0
+
+    def settimeout(self, t):
+        self.ws.settimeout(t)
+
+    def recv_raw(self, timeout=None):
+        """The next text message (str); raises Closed on a close frame or EOF,
+        websocket.WebSocketTimeoutException on timeout."""
+        if timeout is not None:
+            self.ws.settimeout(timeout)
+        while True:
+            try:
+                op, frame = self.ws.recv_data_frame(True)
+            except websocket.WebSocketConnectionClosedException:
+                raise Closed(None, "connection closed without a close frame")
+            except (ConnectionResetError, BrokenPipeError) as e:
+                raise Closed(None, "socket error: %s" % e)
+            if op == websocket.ABNF.OPCODE_TEXT:
+                return frame.data.decode("utf-8")
+            if op == websocket.ABNF.OPCODE_CLOSE:
+                data = frame.data or b""
+                code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+                raise Closed(code, data[2:].decode("utf-8", "replace"))
+            if op == websocket.ABNF.OPCODE_BINARY:
+                raise AssertionError("unexpected binary frame from the server")
+            if op == websocket.ABNF.OPCODE_PONG and self._sync_tag is not None \
+                    and bytes(frame.data) == self._sync_tag:
+                raise _PongSeen()
+            # pings are answered by the library; other pongs ignored
+
+    def sync(self, timeout=30):
+        """Sends a ping and reads until its pong: every message sent before
+        it has been processed by the server.  Returns the events (parsed,
+        raw) that arrived meanwhile."""
+        self._ping_seq += 1
+        self._sync_tag = b"sync-%d" % self._ping_seq
+        self.ws.ping(self._sync_tag)
+        evs, raws = [], []
+        try:
+            while True:
+                ev, raw = self.recv_event(timeout)
+                evs.append(ev)
+                raws.append(raw)
+                self.last_position = ev["position"]
+        except _PongSeen:
+            pass
+        finally:
+            self._sync_tag = None
+        return evs, raws
+
+    def recv_event(self, timeout=None):
+        raw = self.recv_raw(timeout)
+        return json.loads(raw), raw
+
+    def recv_events(self, n, timeout=30):
+        """n events (parsed, raw); fails if they do not arrive within
+        `timeout` seconds of silence."""
+        evs, raws = [], []
+        for _ in range(n):
+            ev, raw = self.recv_event(timeout)
+            evs.append(ev)
+            raws.append(raw)
+            self.last_position = ev["position"]
+        return evs, raws
+
+    def recv_until(self, pred, timeout=30, limit=10 ** 7):
+        """Events up to and including the first one that satisfies pred."""
+        evs, raws = [], []
+        while len(evs) < limit:
+            ev, raw = self.recv_event(timeout)
+            evs.append(ev)
+            raws.append(raw)
+            self.last_position = ev["position"]
+            if pred(ev):
+                return evs, raws
+        raise AssertionError("limit reached")
+
+    def expect_silence(self, seconds):
+        """Asserts that no message arrives within `seconds`."""
+        try:
+            raw = self.recv_raw(seconds)
+        except websocket.WebSocketTimeoutException:
+            return
+        raise AssertionError("unexpected message: %s" % raw[:300])
+
+    def send(self, text):
+        self.ws.send(text)
+
+    def send_json(self, obj):
+        self.ws.send(json.dumps(obj))
+
+    def close(self):
+        try:
+            self.ws.close(timeout=1)
+        except Exception:
+            pass
+
+
+def assert_contiguous(positions, first, last=None):
+    """positions == [first, first+1, ..., last] (no gap, no duplicate)."""
+    if last is None:
+        last = first + len(positions) - 1
+    expect = list(range(first, last + 1))
+    if positions != expect:
+        seen = set()
+        dups = sorted({p for p in positions if p in seen or seen.add(p)})
+        missing = sorted(set(expect) - set(positions))[:20]
+        extra = sorted(set(positions) - set(expect))[:20]
+        disorder = next((i for i in range(1, len(positions))
+                         if positions[i] <= positions[i - 1]), None)
+        raise AssertionError(
+            "positions are not exactly %d..%d: got %d positions, duplicates %s, "
+            "missing (first 20) %s, unexpected %s, first disorder at index %s"
+            % (first, last, len(positions), dups[:20], missing, extra, disorder))
+
+
+class Writers:
+    """Background threads posting events (single POSTs and batches) until
+    stopped; records every acknowledged position."""
+
+    def __init__(self, server, threads=3, batch=(1, 20), entities=20,
+                 types=("order.created", "order.paid", "user.created", "user.seen"),
+                 prefix="w", rate_sleep=0.0):
+        self.server = server
+        self.n = threads
+        self.batch = batch
+        self.entities = entities
+        self.types = types
+        self.prefix = prefix
+        self.rate_sleep = rate_sleep
+        self.stop_flag = threading.Event()
+        self.acked = []
+        self.errors = []
+        self.lock = threading.Lock()
+        self.threads = []
+        self.count = 0
+
+    def _run(self, k):
+        import random
+        rnd = random.Random(k * 7919 + 1)
+        s = requests.Session()
+        seq = 0
+        try:
+            while not self.stop_flag.is_set():
+                size = rnd.randint(*self.batch)
+                evs = []
+                for _ in range(size):
+                    seq += 1
+                    evs.append({"entity_id": "%s-%d" % (self.prefix, rnd.randrange(self.entities)),
+                                "event_type": rnd.choice(self.types),
+                                "payload": {"w": k, "seq": seq, "pad": "x" * rnd.randrange(40)}})
+                try:
+                    if size == 1:
+                        r = s.post(self.server.url + "/api/v1/events", json=evs[0],
+                                   timeout=HTTP_TIMEOUT)
+                        ok = r.status_code == 200
+                        pos = [r.json()["position"]] if ok else []
+                    else:
+                        r = s.post(self.server.url + "/api/v1/events/batch", json=evs,
+                                   timeout=HTTP_TIMEOUT)
+                        ok = r.status_code == 200
+                        pos = [e["position"] for e in r.json()["events"]] if ok else []
+                except requests.RequestException as e:
+                    if self.stop_flag.is_set():
+                        break
+                    self.errors.append(repr(e))
+                    break
+                if not ok:
+                    self.errors.append("%d %s" % (r.status_code, r.text[:200]))
+                    break
+                with self.lock:
+                    self.acked.extend(pos)
+                    self.count += len(pos)
+                if self.rate_sleep:
+                    time.sleep(self.rate_sleep)
+        finally:
+            s.close()
+
+    def start(self):
+        for k in range(self.n):
+            t = threading.Thread(target=self._run, args=(k,), daemon=True)
+            t.start()
+            self.threads.append(t)
+        return self
+
+    def wait_count(self, n, timeout=60):
+        deadline = time.monotonic() + timeout
+        while self.count < n:
+            assert not self.errors, self.errors
+            assert time.monotonic() < deadline, "writers wrote only %d of %d" % (self.count, n)
+            time.sleep(0.01)
+
+    def stop(self, check=True):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(HTTP_TIMEOUT + 5)
+        if check:
+            assert not self.errors, self.errors
+        return sorted(self.acked)
+
+
+def http_stream_lines(server, path, params, timeout=30):
+    """An iterator over the lines of a streaming GET (requests, stream=True)."""
+    r = requests.get(server.url + path, params=params, stream=True, timeout=timeout)
+    return r
