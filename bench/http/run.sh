@@ -21,9 +21,14 @@
 #   --build             (re)build allsourced with CMake first (it is built
 #                       anyway when build/allsourced is missing)
 #   --out DIR           keep raw client output, server logs and results in DIR
+#   --report TSV        measure nothing: print the report again from the
+#                       results.tsv that an earlier run left in its --out DIR
 #   --wait-quiet S      before each measurement wait up to S seconds for the
 #                       machine to be quiet (other processes using < 25 % of
 #                       one CPU over 2 s); the load is recorded either way
+#   --nice N            run the servers and clients at nice N (e.g. -10, as
+#                       root) so that other processes on a shared machine
+#                       (compilers, fuzzers at nice 0) disturb less; recorded
 #   --no-install        do not apt-get install missing tools
 #   -h, --help
 # Environment: ALLSOURCED (server binary, default <repo>/build/allsourced),
@@ -51,8 +56,10 @@ WRK_THREADS=1
 SERVER_THREADS=""
 BUILD=0
 OUT=""
+REPORT=""
 INSTALL=1
 WAIT_QUIET=0
+NICE=""
 QUIET_PCT=25
 QUERY_ENTITIES=10000  # pre-loaded entities for the query workload
 QUERY_PER_ENTITY=10   # events per pre-loaded entity
@@ -82,8 +89,10 @@ while [ $# -gt 0 ]; do
     --warmup) WARMUP=$2; shift ;;
     --build) BUILD=1 ;;
     --out) OUT=$2; shift ;;
+    --report) REPORT=$2; shift ;;
     --no-install) INSTALL=0 ;;
     --wait-quiet) WAIT_QUIET=$2; shift ;;
+    --nice) NICE=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -95,6 +104,11 @@ for v in DURATION RUNS CONNS BATCH SIZE WRK_THREADS; do
 done
 [[ $WARMUP =~ ^[0-9]+$ ]] || { echo "run.sh: --warmup takes whole seconds" >&2; exit 2; }
 [[ $WAIT_QUIET =~ ^[0-9]+$ ]] || { echo "run.sh: --wait-quiet takes whole seconds" >&2; exit 2; }
+if [ -n "$NICE" ]; then
+  [[ $NICE =~ ^-?[0-9]+$ ]] || { echo "run.sh: bad --nice '$NICE'" >&2; exit 2; }
+  # everything started from here on (servers, postgres backends, clients) inherits it
+  renice -n "$NICE" -p $$ > /dev/null || { echo "run.sh: cannot renice to $NICE" >&2; exit 2; }
+fi
 [ "$SIZE" -ge 200 ] && [ "$SIZE" -le 4000 ] || { echo "run.sh: --size must be 200..4000" >&2; exit 2; }
 want() { [[ ",$SYSTEMS," == *",$1,"* ]]; }
 
@@ -125,10 +139,12 @@ install_missing() {
   [ $made_policy -eq 1 ] && rm -f /usr/sbin/policy-rc.d
   return 0
 }
-install_missing
-[ -x "$PG_BIN/initdb" ] || die "PostgreSQL 15 binaries not found in $PG_BIN"
+if [ -z "$REPORT" ]; then
+  install_missing
+  [ -x "$PG_BIN/initdb" ] || die "PostgreSQL 15 binaries not found in $PG_BIN"
+fi
 
-if [ $BUILD -eq 1 ] || [ ! -x "$ALLSOURCED" ]; then
+if [ -z "$REPORT" ] && { [ $BUILD -eq 1 ] || [ ! -x "$ALLSOURCED" ]; }; then
   if want allsource || want allsource-none; then
     log "building allsourced (Release)"
     cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -181,7 +197,8 @@ cleanup() {
   trap - EXIT INT TERM
   stop_servers
   if [ -n "$OUT" ]; then
-    mkdir -p "$OUT" && cp -r "$RAW" "$OUT/" && [ -f "$RESULTS" ] && cp "$RESULTS" "$OUT/" || true
+    mkdir -p "$OUT" && cp -r "$RAW" "$OUT/" && cp "$BASE/failures" "$OUT/" &&
+      [ -f "$RESULTS" ] && cp "$RESULTS" "$OUT/" || true
     log "raw output kept in $OUT"
   fi
   rm -rf "$BASE"
@@ -291,12 +308,12 @@ wait_quiet() {
 # $RESULTS.
 ROUND=0
 SYNC_FN=""  # prints the server's count of WAL fsyncs, when it has one
-HDR="round	system	durability	workload	req_s	events_s	p50_us	p99_us	errors	server_cpu_pct	client_cpu_pct	rest_cpu_pct	steal_pct	load1	notes"
+HDR="round	system	durability	workload	req_s	events_s	p50_us	p99_us	errors	server_cpu_pct	client_cpu_pct	rest_cpu_pct	steal_pct	load1	fsyncs_per_s	notes"
 measure() {
   local sys=$1 dur=$2 wl=$3 spid=$4 epr=$5 parser=$6; shift 7
-  local tag="r${ROUND}-${sys}-${wl}" syncs0="" syncs1="" notes=""
+  local tag="r${ROUND}-${sys}-${wl}" syncs0="" syncs1="" notes="" fsyncs=""
   local out="$RAW/$tag.out"
-  wait_quiet
+  [ -n "${SKIP_QUIET:-}" ] || wait_quiet
   local load1; load1=$(cut -d' ' -f1 /proc/loadavg)
   [ -n "$SYNC_FN" ] && syncs0=$($SYNC_FN)
   local s0 st0 s1 st1 srv0 srv1 t0 t1
@@ -314,6 +331,7 @@ measure() {
   local events_s wall cli srv busy steal rest
   events_s=$(awk -v r="$REQ_S" -v e="$epr" 'BEGIN{printf "%.0f", r*e}')
   wall=$(( (t1 - t0) / 1000000 ))   # ms
+  [ "$wall" -ge $((DURATION * 500)) ] || log "WARNING: $tag ran only ${wall} ms (load changed after the redis-benchmark probe?)"
   cli=$(awk 'NR==2{ split($1,u,/[ms]/); split($2,s,/[ms]/); printf "%.2f", u[1]*60+u[2]+s[1]*60+s[2] }' "$out.times")
   read -r srv busy steal rest < <(awk -v s0="$srv0" -v s1="$srv1" -v b0="$s0" -v b1="$s1" \
       -v st0="$st0" -v st1="$st1" -v cli="$cli" -v w="$wall" -v hz="$CLK_TCK" 'BEGIN{
@@ -323,13 +341,14 @@ measure() {
       printf "%.0f %.0f %.0f %.0f\n", srv, busy, steal, rest }')
   local clip; clip=$(awk -v c="$cli" -v w="$wall" 'BEGIN{printf "%.0f", c / (w/1000.0) * 100}')
   if [ -n "$syncs0" ] && [ -n "$syncs1" ]; then
-    notes=$(awk -v a="$syncs0" -v b="$syncs1" -v w="$wall" -v ev="$events_s" 'BEGIN{
-      d = b - a; r = d / (w/1000.0); printf "fdatasync/s=%.0f events/sync=%.1f", r, (r > 0 ? ev / r : 0) }')
+    fsyncs=$(awk -v a="$syncs0" -v b="$syncs1" -v w="$wall" 'BEGIN{ printf "%.0f", (b - a) / (w/1000.0) }')
+    notes="fdatasync/s=$fsyncs"
   fi
   [ -n "${EXTRA_NOTE:-}" ] && notes="${notes:+$notes }$EXTRA_NOTE"
   [ "$ERRS" != 0 ] && log "WARNING: $tag: $ERRS errors (see $out)"
-  printf '%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$ROUND" "$sys" "$dur" "$wl" \
-    "$REQ_S" "$events_s" "$P50" "$P99" "$ERRS" "$srv" "$clip" "$rest" "$steal" "$load1" "$notes" >> "$RESULTS"
+  printf '%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$ROUND" "$sys" "$dur" "$wl" \
+    "$REQ_S" "$events_s" "$P50" "$P99" "$ERRS" "$srv" "$clip" "$rest" "$steal" "$load1" "$fsyncs" \
+    "${EXTRA_NOTE:-}" >> "$RESULTS"
   log "$(printf '%-15s %-10s %10.0f req/s %10s ev/s  p50 %6s us  p99 %7s us  cpu srv %s%% cli %s%% rest %s%%  err %s  %s' \
     "$sys" "$wl" "$REQ_S" "$events_s" "$P50" "$P99" "$srv" "$clip" "$rest" "$ERRS" "$notes")"
 }
@@ -461,19 +480,19 @@ bench_redis() {
     redis-cli -p "$REDIS_PORT" --pipe > "$RAW/redis-preload-r$ROUND.log" 2>&1 || die "redis preload failed"
   grep -q 'errors: 0,' "$RAW/redis-preload-r$ROUND.log" || die "redis preload had errors"
   local qn; qn=$(redis_bench_count -r "$QUERY_ENTITIES" XRANGE 'q:__rand_int__' - +)
-  EXTRA_NOTE="events/query=$QUERY_PER_ENTITY" measure redis aof-always query "$pid" "$QUERY_PER_ENTITY" parse_redis -- \
+  SKIP_QUIET=1 EXTRA_NOTE="events/query=$QUERY_PER_ENTITY" measure redis aof-always query "$pid" "$QUERY_PER_ENTITY" parse_redis -- \
     "${RB[@]}" -n "$qn" -r "$QUERY_ENTITIES" XRANGE 'q:__rand_int__' - +
 
   local n1 len0 len1; n1=$(redis_bench_count -r 100000000 XADD bench '*' event "$ev")
   len0=$(redis-cli -p "$REDIS_PORT" xlen bench)
-  EXTRA_NOTE="not-pipelined" measure redis aof-always single "$pid" 1 parse_redis -- \
+  SKIP_QUIET=1 EXTRA_NOTE="not-pipelined" measure redis aof-always single "$pid" 1 parse_redis -- \
     "${RB[@]}" -n "$n1" -r 100000000 XADD bench '*' event "$ev"
   len1=$(redis-cli -p "$REDIS_PORT" xlen bench)
   [ $((len1 - len0)) -eq "$n1" ] || log "WARNING: redis stream grew by $((len1 - len0)), expected $n1"
   local nb; nb=$(redis_bench_count -P "$BATCH" -r 100000000 XADD bench '*' event "$ev")
   # redis-benchmark counts commands: its rps is already events/s, one
   # "request" of the batch row is a pipeline of BATCH commands.
-  EXTRA_NOTE="pipeline=$BATCH" measure redis aof-always batch "$pid" "$BATCH" parse_redis_batch -- \
+  SKIP_QUIET=1 EXTRA_NOTE="pipeline=$BATCH" measure redis aof-always batch "$pid" "$BATCH" parse_redis_batch -- \
     "${RB[@]}" -n "$nb" -P "$BATCH" -r 100000000 XADD bench '*' event "$ev"
   len0=$(redis-cli -p "$REDIS_PORT" xlen bench)
   [ $((len0 - len1)) -ge "$nb" ] || log "WARNING: redis stream grew by $((len0 - len1)), expected >= $nb"
@@ -485,6 +504,7 @@ parse_redis_batch() { parse_redis "$1"; REQ_S=$(awk -v r="$REQ_S" -v b="$BATCH" 
 # rate, and the measured run gets rate x DURATION requests.
 redis_bench_count() {
   local probe=20000 l rate
+  wait_quiet  # the probe sets the request count: take it in the same conditions
   [[ " $* " == *" -P "* ]] && probe=200000
   l=$("${RB[@]}" -n "$probe" "$@" 2>/dev/null | tail -1)
   rate=$(awk -F, '{ gsub(/"/, "", $(NF-6)); print int($(NF-6)) }' <<<"$l")
@@ -585,10 +605,20 @@ machine_load() {
   echo "uptime: $(uptime)"
   top -bn1 -w 200 | sed -n '8,12p' | awk '{printf "  top: %s %s%% %s\n", $1, $9, $12}'
 }
+if [ -z "$REPORT" ]; then
 log "machine: $NCPU CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r)"
-AS_INFO="$("$ALLSOURCED" --version 2>/dev/null || echo allsourced), binary built $(date -r "$ALLSOURCED" '+%Y-%m-%d %H:%M'), repo HEAD $(git -C "$ROOT" log -1 --format=%h 2>/dev/null || echo '?')"
-log "allsourced: $ALLSOURCED: $AS_INFO"
+# Run a private copy: the binary in build/ may be rebuilt while we measure.
+if want allsource || want allsource-none; then
+  cp "$ALLSOURCED" "$BASE/allsourced"
+  "$BASE/allsourced" --version > /dev/null 2>&1 || die "$ALLSOURCED does not run (being rebuilt?)"
+  AS_INFO="$("$BASE/allsourced" --version), binary built $(date -r "$ALLSOURCED" '+%Y-%m-%d %H:%M'), repo HEAD $(git -C "$ROOT" log -1 --format=%h 2>/dev/null || echo '?')"
+  ALLSOURCED=$BASE/allsourced
+else
+  AS_INFO="allsourced not measured"
+fi
+log "allsourced: $AS_INFO"
 log "load before: $(uptime)"
+log "priority: nice $(ps -o ni= -p $$ | tr -d ' ')${WAIT_QUIET:+, wait-quiet ${WAIT_QUIET}s}"
 LOAD_BEFORE=$(machine_load)
 echo "$LOAD_BEFORE" > "$RAW/load-before.txt"
 echo "$HDR" > "$RESULTS"
@@ -602,17 +632,33 @@ for ((ROUND = 1; ROUND <= RUNS; ROUND++)); do
 done
 LOAD_AFTER=$(machine_load)
 log "load after: $(uptime)"
+{
+  echo "Machine: $NCPU CPUs ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r); data on $(df --output=source,fstype "$BASE" | tail -1 | tr -s ' ')"
+  echo "AllSource: $AS_INFO"
+  echo "Run: ${DURATION}s per measurement (+${WARMUP}s warm-up), $RUNS round(s), $CONNS connections; benchmark processes at nice $(ps -o ni= -p $$ | tr -d ' ')${WAIT_QUIET:+, waiting up to ${WAIT_QUIET}s for a quiet machine before each measurement}"
+  echo "Load before: $(head -1 <<<"$LOAD_BEFORE" | sed 's/^uptime: *//')"
+  echo "Load after:  $(head -1 <<<"$LOAD_AFTER" | sed 's/^uptime: *//')"
+} > "$RAW/header.txt"
+
+else
+  [ -f "$REPORT" ] || die "no such file: $REPORT"
+  RESULTS=$REPORT
+  [ -f "$(dirname "$REPORT")/failures" ] && cp "$(dirname "$REPORT")/failures" "$BASE/failures"
+  if [ -f "$(dirname "$REPORT")/raw/header.txt" ]; then cp "$(dirname "$REPORT")/raw/header.txt" "$RAW/header.txt"
+  else echo "(report regenerated from $REPORT)" > "$RAW/header.txt"; fi
+  RUNS=$(awk -F'\t' 'NR > 1 { r[$1] } END { print length(r) }' "$RESULTS")
+fi
 
 # --- report ----------------------------------------------------------------------------
 # medians over the rounds, per system and workload
 MEDIANS=$(awk -F'\t' 'NR > 1 {
     k = $2 "\t" $3 "\t" $4; if (!(k in n)) order[++no] = k; n[k]++
-    for (c = 5; c <= 14; c++) v[k, c, n[k]] = $c; note[k] = $15 }
+    for (c = 5; c <= 15; c++) v[k, c, n[k]] = $c; note[k] = $16 }
   function med(k, c,   m, i, j, t, a) { m = n[k]; for (i = 1; i <= m; i++) a[i] = v[k, c, i] + 0
     for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
     return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2 }
   END { for (o = 1; o <= no; o++) { k = order[o]; printf "median\t%s", k
-      for (c = 5; c <= 14; c++) printf "\t%.6g", med(k, c); printf "\t%s (n=%d)\n", note[k], n[k] } }' "$RESULTS")
+      for (c = 5; c <= 15; c++) printf "\t%.6g", med(k, c); printf "\t%s\t%d\n", note[k], n[k] } }' "$RESULTS")
 
 if [ -s "$BASE/failures" ]; then
   log "FAILURES:"; sed 's/^/  /' "$BASE/failures" >&2
@@ -628,23 +674,31 @@ get() {  # SYSTEM WORKLOAD COLUMN(5..14) -> median value or empty
 }
 fmt() { awk -v x="$1" 'BEGIN{ if (x == "") print "n/a"; else if (x >= 1e6) printf "%.2fM", x/1e6;
   else if (x >= 1e4) printf "%.0fk", x/1e3; else if (x >= 1e3) printf "%.1fk", x/1e3; else printf "%.0f", x }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "" || b == 0) print ""; else printf " (%.2fx)", a / b }'; }
+# Ratio AllSource sync / peer: the median over the rounds of the ratio within
+# each round (both measured minutes apart, under similar machine load).
+ratio() {  # PEER WORKLOAD
+  awk -F'\t' -v p="$1" -v w="$2" 'NR > 1 && $4 == w { if ($2 == "allsource") a[$1] = $6; if ($2 == p) b[$1] = $6 }
+    END { n = 0; for (r in a) if ((r in b) && b[r] > 0) x[++n] = a[r] / b[r]
+      if (n == 0) exit
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+      m = (n % 2) ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
+      printf " (%.2fx)", m }' "$RESULTS"
+}
 cell() {  # SYSTEM WORKLOAD -> "events/s (AllSource/peer)"
-  local v a; v=$(get "$1" "$2" 6); a=$(get allsource "$2" 6)
-  if [ -z "$v" ]; then echo "n/a"; elif [ "$1" = allsource ]; then fmt "$v"; else echo "$(fmt "$v")$(ratio "$a" "$v")"; fi
+  local v; v=$(get "$1" "$2" 6)
+  if [ -z "$v" ]; then echo "n/a"; elif [ "$1" = allsource ]; then fmt "$v"; else echo "$(fmt "$v")$(ratio "$1" "$2")"; fi
 }
 wl_name() { case $1 in single) echo "single event per request, $CONNS conns";;
   batch) echo "$BATCH-event batches, $CONNS conns";; query) echo "entity query ($QUERY_PER_ENTITY events each), $CONNS conns";;
   async-stream) echo "async stream (NATS only, 1 conn)";; esac; }
 
 echo
-echo "## HTTP ingest benchmark: $(date -u +%Y-%m-%dT%H:%MZ), ${DURATION}s per measurement, $RUNS round(s), medians"
+echo "## HTTP ingest benchmark: $RUNS round(s), medians"
 echo
-echo "Machine: $NCPU CPUs ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), kernel $(uname -r); $AS_INFO"
-echo "Load before: $(head -1 <<<"$LOAD_BEFORE" | sed 's/^uptime: *//')"
-echo "Load after:  $(head -1 <<<"$LOAD_AFTER" | sed 's/^uptime: *//')"
+sed 's/$/  /' "$RAW/header.txt"
 echo
-echo "Events/s (ratio = AllSource sync / peer; >1 means AllSource is ahead):"
+echo "Events/s, median of the rounds; in brackets AllSource sync / peer, the median of the per-round"
+echo "ratios (>1 means AllSource is ahead):"
 echo
 echo "| workload | AllSource sync | Redis AOF always | PostgreSQL sync commit | NATS JetStream file (no fsync) | AllSource none (memory) |"
 echo "|---|---|---|---|---|---|"
@@ -663,10 +717,11 @@ echo "  (sync_interval / sync: always arrived in 2.10); the file store fsyncs in
 echo
 echo "All measurements (medians):"
 echo
-echo "| system | durability | workload | req/s | events/s | p50 us | p99 us | errors | server CPU % | client CPU % | rest CPU % | steal % | load1 | notes |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-awk -F'\t' '{ printf "| %s | %s | %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s |\n",
-  $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 }' <<<"$MEDIANS"
+echo "| system | durability | workload | req/s | events/s | p50 us | p99 us | errors | server CPU % | client CPU % | rest CPU % | load1 | fdatasync/s | events/fdatasync | rounds | notes |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+awk -F'\t' '{ fs = ($15 > 0) ? sprintf("%.0f", $15) : ""; ef = ($15 > 0 && $4 != "query") ? sprintf("%.1f", $6 / $15) : ""
+  printf "| %s | %s | %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+  $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, fs, ef, $17, $16 }' <<<"$MEDIANS"
 echo
 if [ -s "$BASE/failures" ]; then
   echo "FAILED measurements (missing from the medians):"
