@@ -332,11 +332,29 @@ static as_err write_frames(as_db *db, uint64_t first, uint64_t last,
   return rc;
 }
 
-static void complete(as_req *r) {
+/* Futex words of sleeping appenders to wake once the role is handed on. */
+#define MAX_DEFERRED_WAKES 256
+typedef struct wake_list {
+  int n;
+  _Atomic uint32_t *w[MAX_DEFERRED_WAKES];
+} wake_list;
+
+/* Completes `r`: runs its callback (in commit order) or marks a waiting
+ * appender done.  A sleeping appender's wake-up system call is deferred to
+ * `wl` so the leader can hand the role on first and the next cycle's write
+ * and fdatasync overlap the wake-ups.  Waking a word whose appender already
+ * returned (it may see DONE before the wake) is harmless: private futex
+ * wakes do not touch the memory, and every waiter re-checks its state. */
+static void complete(as_req *r, wake_list *wl) {
   if (r->waiter) {
     uint32_t old = atomic_exchange_explicit(&r->state, AS_REQ_DONE,
                                             memory_order_acq_rel);
-    if (old & AS_REQ_SLEEPING) futex_wake(&r->state);
+    if (old & AS_REQ_SLEEPING) {
+      if (wl->n < MAX_DEFERRED_WAKES)
+        wl->w[wl->n++] = &r->state;
+      else
+        futex_wake(&r->state);
+    }
     return;
   }
   if (r->cb)
@@ -345,7 +363,7 @@ static void complete(as_req *r) {
   as__req_free(r);
 }
 
-static void process_cycle(as_db *db, as_req *batch) {
+static void process_cycle(as_db *db, as_req *batch, wake_list *wl) {
   uint64_t first = db->next_pos;
   size_t bytes = 0;
   bool force_sync = false, force_rotate = false;
@@ -406,7 +424,7 @@ static void process_cycle(as_db *db, as_req *batch) {
       r->rc = AS_EREADONLY;
     }
     if (!r->rc && r->n) ok_requests++;
-    complete(r);
+    complete(r, wl);
     r = next;
   }
   if (ok_requests)
@@ -461,13 +479,22 @@ static void release_role_locked(as_db *db) {
 static void lead_locked(as_db *db) {
   db->leader = true;
   int rounds = db->opt.durability == AS_DURABILITY_SYNC ? 1 : 8;
-  do {
+  wake_list wl;
+  for (;;) {
+    wl.n = 0;
     as_req *batch = take_batch(db);
     pthread_mutex_unlock(&db->qmu);
-    process_cycle(db, batch);
+    process_cycle(db, batch, &wl);
     pthread_mutex_lock(&db->qmu);
-  } while (--rounds > 0 && db->qhead);
-  release_role_locked(db);
+    bool last = --rounds <= 0 || !db->qhead;
+    if (last) release_role_locked(db);
+    if (wl.n) {
+      pthread_mutex_unlock(&db->qmu);
+      for (int i = 0; i < wl.n; i++) futex_wake(wl.w[i]);
+      pthread_mutex_lock(&db->qmu);
+    }
+    if (last) return;
+  }
 }
 
 static as_err start_thread_locked(as_db *db);
