@@ -11,3 +11,8 @@ set_tests_properties(stream/pytest PROPERTIES
                      ENVIRONMENT "ALLSOURCE_BIN=$<TARGET_FILE:allsourced>"
                      TIMEOUT 900
                      LABELS api)
+
+# The streaming benchmark (a program, never a timed test): build/allsource-ws-bench
+# connects to a running allsourced (--url HOST:PORT); see docs/benchmarks-stream.md.
+add_executable(allsource-ws-bench ${CMAKE_SOURCE_DIR}/bench/ws_bench.c)
+target_link_libraries(allsource-ws-bench PRIVATE Threads::Threads)
