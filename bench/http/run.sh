@@ -204,6 +204,7 @@ cleanup() {
   rm -rf "$BASE"
   local port
   for port in $AS_PORT $REDIS_PORT $NATS_PORT $NATS_MON $PG_PORT; do
+    [ -z "$REPORT" ] || break
     if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
       log "WARNING: something still listens on port $port"
     fi
@@ -618,7 +619,7 @@ else
 fi
 log "allsourced: $AS_INFO"
 log "load before: $(uptime)"
-log "priority: nice $(ps -o ni= -p $$ | tr -d ' ')${WAIT_QUIET:+, wait-quiet ${WAIT_QUIET}s}"
+log "priority: nice $(ps -o ni= -p $$ | tr -d ' ')$([ "$WAIT_QUIET" -gt 0 ] && echo ", wait-quiet ${WAIT_QUIET}s")"
 LOAD_BEFORE=$(machine_load)
 echo "$LOAD_BEFORE" > "$RAW/load-before.txt"
 echo "$HDR" > "$RESULTS"
@@ -635,7 +636,7 @@ log "load after: $(uptime)"
 {
   echo "Machine: $NCPU CPUs ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r); data on $(df --output=source,fstype "$BASE" | tail -1 | tr -s ' ')"
   echo "AllSource: $AS_INFO"
-  echo "Run: ${DURATION}s per measurement (+${WARMUP}s warm-up), $RUNS round(s), $CONNS connections; benchmark processes at nice $(ps -o ni= -p $$ | tr -d ' ')${WAIT_QUIET:+, waiting up to ${WAIT_QUIET}s for a quiet machine before each measurement}"
+  echo "Run: ${DURATION}s per measurement (+${WARMUP}s warm-up), $RUNS round(s), $CONNS connections; benchmark processes at nice $(ps -o ni= -p $$ | tr -d ' ')$([ "$WAIT_QUIET" -gt 0 ] && echo ", waiting up to ${WAIT_QUIET}s for a quiet machine before each measurement")"
   echo "Load before: $(head -1 <<<"$LOAD_BEFORE" | sed 's/^uptime: *//')"
   echo "Load after:  $(head -1 <<<"$LOAD_AFTER" | sed 's/^uptime: *//')"
 } > "$RAW/header.txt"
@@ -717,16 +718,19 @@ echo "  (sync_interval / sync: always arrived in 2.10); the file store fsyncs in
 echo
 echo "All measurements (medians):"
 echo
-echo "| system | durability | workload | req/s | events/s | p50 us | p99 us | errors | server CPU % | client CPU % | rest CPU % | load1 | fdatasync/s | events/fdatasync | rounds | notes |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| system | durability | workload | req/s | events/s | p50 us | p99 us | errors | server CPU % | server CPU us/event | client CPU % | rest CPU % | load1 | fdatasync/s | events/fdatasync | rounds | notes |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 awk -F'\t' '{ fs = ($15 > 0) ? sprintf("%.0f", $15) : ""; ef = ($15 > 0 && $4 != "query") ? sprintf("%.1f", $6 / $15) : ""
-  printf "| %s | %s | %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-  $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, fs, ef, $17, $16 }' <<<"$MEDIANS"
+  us = ($6 > 0) ? sprintf("%.1f", $10 / 100 * 1e6 / $6) : ""
+  printf "| %s | %s | %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+  $2, $3, $4, $5, $6, $7, $8, $9, $10, us, $11, $12, $14, fs, ef, $17, $16 }' <<<"$MEDIANS"
 echo
 if [ -s "$BASE/failures" ]; then
   echo "FAILED measurements (missing from the medians):"
   sed 's/^/- /' "$BASE/failures"
   echo
 fi
-echo "CPU % is of one CPU (max $((NCPU * 100)) %); 'rest' = busy CPU not used by the server or the client"
-echo "(other processes on the machine, unattributed kernel work)."
+echo "CPU % is of one CPU (max $((NCPU * 100)) %), from /proc/<pid>/stat (the server's whole process tree) and the"
+echo "client's rusage; 'rest' = busy CPU (/proc/stat) used by neither: other processes on the machine and"
+echo "unattributed kernel work. Server CPU us/event = server CPU seconds per event (for queries: per event returned)."
+echo "Each column is the median over the rounds on its own."
