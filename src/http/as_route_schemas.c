@@ -202,9 +202,12 @@ static void put_version(as_buf *b, const as_schema_version *v, const as_subject_
     as_buf_append(b, v->tags, v->tags_len);
   else
     as_buf_puts(b, "[]");
-  as_buf_printf(b, ",\"latest_version\":%u,\"compatibility\":\"%s\",\"enforcement\":\"%s\"}",
+  as_buf_printf(b,
+                ",\"latest_version\":%u,\"compatibility\":\"%s\",\"enforcement\":\"%s\","
+                "\"stats\":{\"validated\":%llu,\"rejected\":%llu,\"warned\":%llu}}",
                 s->latest, as_compat_mode_name(s->compatibility),
-                as_enforce_mode_name(s->enforcement));
+                as_enforce_mode_name(s->enforcement), (unsigned long long)s->validated,
+                (unsigned long long)s->rejected, (unsigned long long)s->warned);
 }
 
 static void put_pointer_or_root(as_buf *b, const char *p) {

@@ -114,6 +114,7 @@ def test_warn_mode_accepts_counts_and_logs(server):
     assert count_events(server) == 4
     st = config(server)["stats"]
     assert st == {"validated": 4, "rejected": 0, "warned": 2}
+    assert server.get(S + "/order.placed").json()["stats"] == st
     log = server.stderr()
     assert "does not match schema \"order.placed\" version 1" in log
     assert "(entity w-1)" in log and 'missing required property "currency"' in log
@@ -137,6 +138,7 @@ def test_off_mode_and_global_default(server):
     error(server.post_event(ev("x", type_="c")), 400, "schema_validation_failed")
     st = config(server)["stats"]
     assert st == {"validated": 3, "rejected": 3, "warned": 0}
+    assert server.get(S + "/b").json()["stats"] == {"validated": 2, "rejected": 2, "warned": 0}
     assert server.get(S + "/a").json()["enforcement"] == "off"
     assert server.get(S + "/b").json()["enforcement"] == "enforce"
 
