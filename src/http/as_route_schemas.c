@@ -385,18 +385,16 @@ void as_route_schema_version_get(as_hreq *r) {
     respond_version(r, r->param, slen, version);
 }
 
-void as_route_schema_versions(as_hreq *r) {
-  as_registry *reg = registry(r);
-  if (!reg) return;
-  uint32_t *v;
-  size_t n;
-  as_err rc = as_registry_versions(reg, r->param, r->param_len, &v, &n);
+/* Answers a version list: {"subject":…,"versions":[…]} (plus
+ * "deleted":true), or the error `rc`.  Frees `v`. */
+static void respond_versions(as_hreq *r, as_err rc, const as_error *err, uint32_t *v,
+                             size_t n, bool deleted) {
   if (rc == AS_ENOTFOUND) {
     subject_not_found(r, r->param, r->param_len);
     return;
   }
   if (rc) {
-    as_hreq_engine_error(r, rc, NULL);
+    registry_error(r, rc, err);
     return;
   }
   as_buf b;
@@ -405,9 +403,20 @@ void as_route_schema_versions(as_hreq *r) {
   as_json_put_str(&b, r->param, r->param_len);
   as_buf_puts(&b, ",\"versions\":[");
   for (size_t i = 0; i < n; i++) as_buf_printf(&b, "%s%u", i ? "," : "", v[i]);
-  as_buf_puts(&b, "]}");
+  as_buf_puts(&b, deleted ? "],\"deleted\":true}" : "]}");
   as_free(v);
   respond_buf(r, &b);
+}
+
+void as_route_schema_versions(as_hreq *r) {
+  as_registry *reg = registry(r);
+  if (!reg) return;
+  uint32_t *v;
+  size_t n;
+  as_error err;
+  memset(&err, 0, sizeof err);
+  as_err rc = as_registry_versions(reg, r->param, r->param_len, &v, &n);
+  respond_versions(r, rc, &err, v, n, false);
 }
 
 /* --- Deletes ------------------------------------------------------------------ */
@@ -415,27 +424,11 @@ void as_route_schema_versions(as_hreq *r) {
 void as_route_schema_delete_subject(as_hreq *r) {
   as_registry *reg = registry(r);
   if (!reg || reserved(r, r->param, r->param_len)) return;
-  uint32_t *v;
-  size_t n;
+  uint32_t *v = NULL;
+  size_t n = 0;
   as_error err;
   as_err rc = as_registry_delete_subject(reg, r->param, r->param_len, &v, &n, &err);
-  if (rc == AS_ENOTFOUND) {
-    subject_not_found(r, r->param, r->param_len);
-    return;
-  }
-  if (rc) {
-    registry_error(r, rc, &err);
-    return;
-  }
-  as_buf b;
-  as_buf_init(&b, 0);
-  as_buf_puts(&b, "{\"subject\":");
-  as_json_put_str(&b, r->param, r->param_len);
-  as_buf_puts(&b, ",\"versions\":[");
-  for (size_t i = 0; i < n; i++) as_buf_printf(&b, "%s%u", i ? "," : "", v[i]);
-  as_buf_puts(&b, "],\"deleted\":true}");
-  as_free(v);
-  respond_buf(r, &b);
+  respond_versions(r, rc, &err, v, n, true);
 }
 
 void as_route_schema_version_delete(as_hreq *r) {
@@ -446,11 +439,9 @@ void as_route_schema_version_delete(as_hreq *r) {
   as_error err;
   as_err rc = as_registry_delete_version(reg, r->param, slen, version, &deleted, &err);
   if (rc == AS_ENOTFOUND) {
-    bool found;
     as_subject_info info;
     as_registry_subject_info(reg, r->param, slen, &info);
-    found = info.latest != 0;
-    if (found)
+    if (info.latest)
       version_not_found(r, version, r->param, slen);
     else
       subject_not_found(r, r->param, slen);
