@@ -12,7 +12,8 @@
  * in-process appends to a memory-only store (durability none) of that valid
  * instance as the payload, without a validator, with the registry installed
  * but no subject for the event type, and with the schema enforced; single
- * events and 100-event batches, on one thread and on all cores.
+ * events and 100-event batches, on one thread and on all cores (best of three
+ * runs per row, with the process CPU time per event).
  * Usage: allsource-js-bench [seconds-per-row, default 1] [validator|ingest]
  */
 #include <pthread.h>
@@ -182,8 +183,15 @@ static void *ingest_run(void *p) {
   return NULL;
 }
 
-/* Events per second appended by `threads` threads in `mode`. */
-static double ingest_rate(int mode, int batch, int threads, double seconds) {
+static double cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Events per second appended by `threads` threads in `mode`; *cpu_us gets
+ * the process CPU time per event (appenders, writer and background work). */
+static double ingest_rate(int mode, int batch, int threads, double seconds, double *cpu_us) {
   as_options o;
   as_options_init(&o);
   o.durability = AS_DURABILITY_NONE;
@@ -210,7 +218,7 @@ static double ingest_rate(int mode, int batch, int threads, double seconds) {
   if (reg) as_db_set_validator(db, as_registry_check_event, reg);
   pthread_t th[64];
   ingest_arg args[64];
-  double t0 = now_s();
+  double t0 = now_s(), c0 = cpu_s();
   for (int i = 0; i < threads; i++) {
     args[i] = (ingest_arg){db, batch, i, seconds, 0};
     pthread_create(&th[i], NULL, ingest_run, &args[i]);
@@ -221,27 +229,36 @@ static double ingest_rate(int mode, int batch, int threads, double seconds) {
     total += args[i].events;
   }
   double r = (double)total / (now_s() - t0);
+  *cpu_us = (cpu_s() - c0) / (double)total * 1e6;
   as_db_close(db);
   as_registry_free(reg);
   return r;
 }
 
+/* Each row is the best of three runs (the machine may be shared). */
 static void ingest_bench(double secs, int ncpu) {
   static const char *names[] = {"no validator", "no subject", "enforced"};
   printf("\nIngest with schema enforcement (in-process as_append, durability none,\n"
-         "payload: the valid instance above, %zu bytes)\n\n",
+         "payload: the valid instance above, %zu bytes; best of 3 runs)\n\n",
          sizeof k_valid - 1);
-  printf("%-13s %-6s %-8s %12s %10s %9s\n", "schema", "batch", "threads", "events/s",
-         "us/event", "vs none");
+  printf("%-13s %-6s %-8s %12s %8s %14s\n", "schema", "batch", "threads", "events/s",
+         "vs none", "CPU us/event");
   int batches[2] = {1, 100}, tcounts[2] = {1, ncpu};
   for (int b = 0; b < 2; b++)
     for (int t = 0; t < (ncpu > 1 ? 2 : 1); t++) {
       double base = 0;
       for (int m = NO_VALIDATOR; m <= ENFORCED; m++) {
-        double r = ingest_rate(m, batches[b], tcounts[t], secs);
-        if (m == NO_VALIDATOR) base = r;
-        printf("%-13s %-6d %-8d %12.0f %10.2f %8.0f%%\n", names[m], batches[b], tcounts[t], r,
-               1e6 / r * tcounts[t], 100.0 * r / base);
+        double best = 0, best_cpu = 0;
+        for (int rep = 0; rep < 3; rep++) {
+          double cpu, r = ingest_rate(m, batches[b], tcounts[t], secs, &cpu);
+          if (r > best) {
+            best = r;
+            best_cpu = cpu;
+          }
+        }
+        if (m == NO_VALIDATOR) base = best;
+        printf("%-13s %-6d %-8d %12.0f %7.0f%% %14.2f\n", names[m], batches[b], tcounts[t],
+               best, 100.0 * best / base, best_cpu);
       }
     }
 }
