@@ -73,8 +73,9 @@ static bool field_error(as_hreq *r, const char *field, const char *what) {
   return false;
 }
 
-/* Member `name` of `obj`: absent (or null when `null_ok`) leaves *present
- * false; a value of another kind than `kind` responds 400. */
+/* Member `name` of `obj` (kind AS_JSON_INVALID = any).  Absent, or null
+ * when optional, leaves *present false; absent and required, or of another
+ * kind, responds 400 and returns false. */
 static bool member(as_hreq *r, as_json_val obj, const char *name, as_json_kind kind,
                    bool required, as_json_val *v, bool *present) {
   *present = as_json_obj_get(obj, name, v) && !(v->kind == AS_JSON_NULL && !required);
