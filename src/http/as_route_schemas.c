@@ -550,39 +550,32 @@ static void respond_setting(as_hreq *r, size_t slen, const char *key, const char
   respond_buf(r, &b);
 }
 
-void as_route_schema_compat_put(as_hreq *r) {
+/* PUT …/{subject}/compatibility {compatibility} (compat) or
+ * …/{subject}/enforcement {mode}. */
+static void put_subject_mode(as_hreq *r, bool compat) {
   as_registry *reg = registry(r);
   as_json_val root;
   int mode;
   bool present;
   if (!reg || !object_body(r, &root) ||
-      !mode_member(r, root, "compatibility", true, true, &mode, &present))
+      !mode_member(r, root, compat ? "compatibility" : "mode", compat, true, &mode, &present))
     return;
-  size_t slen = r->param_len;
   as_error err;
-  as_err rc = as_registry_set_compatibility(reg, r->param, slen, (as_compat_mode)mode, &err);
+  as_err rc = compat ? as_registry_set_compatibility(reg, r->param, r->param_len,
+                                                     (as_compat_mode)mode, &err)
+                     : as_registry_set_enforcement(reg, r->param, r->param_len,
+                                                   (as_enforce_mode)mode, &err);
   if (rc)
     registry_error(r, rc, &err);
+  else if (compat)
+    respond_setting(r, r->param_len, "compatibility", as_compat_mode_name((as_compat_mode)mode));
   else
-    respond_setting(r, slen, "compatibility", as_compat_mode_name((as_compat_mode)mode));
+    respond_setting(r, r->param_len, "enforcement", as_enforce_mode_name((as_enforce_mode)mode));
 }
 
-void as_route_schema_enforce_put(as_hreq *r) {
-  as_registry *reg = registry(r);
-  as_json_val root;
-  int mode;
-  bool present;
-  if (!reg || !object_body(r, &root) ||
-      !mode_member(r, root, "mode", false, true, &mode, &present))
-    return;
-  size_t slen = r->param_len;
-  as_error err;
-  as_err rc = as_registry_set_enforcement(reg, r->param, slen, (as_enforce_mode)mode, &err);
-  if (rc)
-    registry_error(r, rc, &err);
-  else
-    respond_setting(r, slen, "enforcement", as_enforce_mode_name((as_enforce_mode)mode));
-}
+void as_route_schema_compat_put(as_hreq *r) { put_subject_mode(r, true); }
+
+void as_route_schema_enforce_put(as_hreq *r) { put_subject_mode(r, false); }
 
 static void respond_config(as_hreq *r, as_registry *reg) {
   as_registry_settings st;

@@ -423,9 +423,11 @@ AS_TEST(bad_input_and_limits) {
     CHECK_EQ_STR(err.field, "tags");
     as_registry_result_free(&res);
   }
-  char many[1024] = "[";
-  for (unsigned i = 0; i <= AS_REGISTRY_MAX_TAGS; i++) strcat(many, i ? ",\"t\"" : "\"t\"");
-  strcat(many, "]");
+  char many[1024];
+  size_t mo = (size_t)snprintf(many, sizeof many, "[\"t\"");
+  for (unsigned i = 1; i <= AS_REGISTRY_MAX_TAGS; i++)
+    mo += (size_t)snprintf(many + mo, sizeof many - mo, ",\"t\"");
+  snprintf(many + mo, sizeof many - mo, "]");
   CHECK_EQ_INT(as_registry_register(f.reg, "s", 1, "{}", 2, NULL, 0, many, strlen(many), &res,
                                     &err),
                AS_ELIMIT);
