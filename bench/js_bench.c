@@ -7,7 +7,14 @@
  * and an invalid instance, in verdict-only mode (as_jsonschema_check) and
  * with error details (as_jsonschema_validate), with formats as annotations
  * and as assertions, on one thread and on all cores.  Prints a table.
- * Usage: allsource-js-bench [seconds-per-row, default 1]
+ *
+ * Then the cost of schema enforcement at ingest (the registry, as_registry.h):
+ * in-process appends to a memory-only store (durability none) of that valid
+ * instance as the payload, without a validator, with the registry installed
+ * but no subject for the event type, and with the schema enforced; single
+ * events and 100-event batches, on one thread and on all cores (best of three
+ * runs per row, with the process CPU time per event).
+ * Usage: allsource-js-bench [seconds-per-row, default 1] [validator|ingest]
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -17,6 +24,7 @@
 #include <unistd.h>
 
 #include "services/as_jsonschema.h"
+#include "services/as_registry.h"
 
 static const char k_schema[] =
     "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\","
@@ -135,14 +143,140 @@ static void cpu_model(char *buf, size_t len) {
   fclose(f);
 }
 
+/* --- Ingest with enforcement ------------------------------------------ */
+
+enum { NO_VALIDATOR, NO_SUBJECT, ENFORCED };
+
+typedef struct ingest_arg {
+  as_db *db;
+  int batch, thread;
+  double seconds;
+  unsigned long long events;
+} ingest_arg;
+
+static void *ingest_run(void *p) {
+  ingest_arg *a = p;
+  as_event_in ev[100];
+  char ent[100][32];
+  for (int i = 0; i < a->batch; i++) {
+    snprintf(ent[i], sizeof ent[i], "order-%d-%d", a->thread, i);
+    as_event_in_init(&ev[i]);
+    ev[i].entity_id = ent[i];
+    ev[i].entity_id_len = strlen(ent[i]);
+    ev[i].event_type = "order.paid";
+    ev[i].event_type_len = 10;
+    ev[i].payload = k_valid;
+    ev[i].payload_len = sizeof k_valid - 1;
+  }
+  double end = now_s() + a->seconds;
+  unsigned long long n = 0;
+  while (now_s() < end)
+    for (int k = 0; k < 64; k++) {
+      as_error err;
+      if (as_append(a->db, ev, (size_t)a->batch, NULL, &err) != AS_OK) {
+        fprintf(stderr, "append: %s\n", err.message);
+        exit(1);
+      }
+      n += (unsigned long long)a->batch;
+    }
+  a->events = n;
+  return NULL;
+}
+
+static double cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Events per second appended by `threads` threads in `mode`; *cpu_us gets
+ * the process CPU time per event (appenders, writer and background work). */
+static double ingest_rate(int mode, int batch, int threads, double seconds, double *cpu_us) {
+  as_options o;
+  as_options_init(&o);
+  o.durability = AS_DURABILITY_NONE;
+  o.snapshot_every_events = 0; /* measure appends, not snapshots */
+  o.snapshot_every_seconds = 0;
+  as_db *db;
+  as_registry *reg = NULL;
+  as_error err;
+  if (as_db_open(NULL, &o, &db, &err) ||
+      (mode != NO_VALIDATOR && as_registry_open(db, NULL, &reg, &err))) {
+    fprintf(stderr, "open: %s\n", err.message);
+    exit(1);
+  }
+  if (mode == ENFORCED) {
+    const char *subject = "order.paid";
+    as_registry_result res;
+    if (as_registry_register(reg, subject, strlen(subject), k_schema, sizeof k_schema - 1, NULL,
+                             0, NULL, 0, &res, &err)) {
+      fprintf(stderr, "register: %s\n", err.message);
+      exit(1);
+    }
+    as_registry_result_free(&res);
+  }
+  if (reg) as_db_set_validator(db, as_registry_check_event, reg);
+  pthread_t th[64];
+  ingest_arg args[64];
+  double t0 = now_s(), c0 = cpu_s();
+  for (int i = 0; i < threads; i++) {
+    args[i] = (ingest_arg){db, batch, i, seconds, 0};
+    pthread_create(&th[i], NULL, ingest_run, &args[i]);
+  }
+  unsigned long long total = 0;
+  for (int i = 0; i < threads; i++) {
+    pthread_join(th[i], NULL);
+    total += args[i].events;
+  }
+  double r = (double)total / (now_s() - t0);
+  *cpu_us = (cpu_s() - c0) / (double)total * 1e6;
+  as_db_close(db);
+  as_registry_free(reg);
+  return r;
+}
+
+/* Each row is the best of three runs (the machine may be shared). */
+static void ingest_bench(double secs, int ncpu) {
+  static const char *names[] = {"no validator", "no subject", "enforced"};
+  printf("\nIngest with schema enforcement (in-process as_append, durability none,\n"
+         "payload: the valid instance above, %zu bytes; best of 3 runs)\n\n",
+         sizeof k_valid - 1);
+  printf("%-13s %-6s %-8s %12s %8s %14s\n", "schema", "batch", "threads", "events/s",
+         "vs none", "CPU us/event");
+  int batches[2] = {1, 100}, tcounts[2] = {1, ncpu};
+  for (int b = 0; b < 2; b++)
+    for (int t = 0; t < (ncpu > 1 ? 2 : 1); t++) {
+      double base = 0;
+      for (int m = NO_VALIDATOR; m <= ENFORCED; m++) {
+        double best = 0, best_cpu = 0;
+        for (int rep = 0; rep < 3; rep++) {
+          double cpu, r = ingest_rate(m, batches[b], tcounts[t], secs, &cpu);
+          if (r > best) {
+            best = r;
+            best_cpu = cpu;
+          }
+        }
+        if (m == NO_VALIDATOR) base = best;
+        printf("%-13s %-6d %-8d %12.0f %7.0f%% %14.2f\n", names[m], batches[b], tcounts[t],
+               best, 100.0 * best / base, best_cpu);
+      }
+    }
+}
+
 int main(int argc, char **argv) {
   double secs = argc > 1 ? atof(argv[1]) : 1.0;
+  const char *only = argc > 2 ? argv[2] : NULL;
   if (secs <= 0) secs = 1.0;
   int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
   if (ncpu < 1) ncpu = 1;
   if (ncpu > 64) ncpu = 64;
   char cpu[256];
   cpu_model(cpu, sizeof cpu);
+  if (only && !strcmp(only, "ingest")) {
+    printf("JSON Schema enforcement benchmark (%d CPUs: %s)\n", ncpu, cpu);
+    ingest_bench(secs, ncpu);
+    return 0;
+  }
   json_t *schema = json_loads(k_schema, 0, NULL);
   json_t *good = json_loads(k_valid, 0, NULL);
   json_t *bad = json_loads(k_invalid, 0, NULL);
@@ -192,5 +326,6 @@ int main(int argc, char **argv) {
   json_decref(schema);
   json_decref(good);
   json_decref(bad);
+  if (!only) ingest_bench(secs, ncpu);
   return 0;
 }

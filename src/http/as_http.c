@@ -44,6 +44,19 @@ static const as_route g_routes[] = {
     {"GET", "/api/v1/snapshots/{entity_id+}/latest", as_route_snapshot_latest, 0},
     {"POST", "/api/v1/compaction/trigger", as_route_compaction_trigger, 0},
     {"GET", "/api/v1/compaction/stats", as_route_compaction_stats, 0},
+    /* schema registry (as_route_schemas.c) */
+    {"POST", "/api/v1/schemas", as_route_schema_register, AS_ROUTE_BODY},
+    {"GET", "/api/v1/schemas", as_route_schema_list, 0},
+    {"POST", "/api/v1/schemas/validate", as_route_schema_validate, AS_ROUTE_BODY},
+    {"GET", "/api/v1/schemas/config", as_route_schema_config_get, 0},
+    {"PUT", "/api/v1/schemas/config", as_route_schema_config_put, AS_ROUTE_BODY},
+    {"GET", "/api/v1/schemas/{subject}", as_route_schema_get, 0},
+    {"DELETE", "/api/v1/schemas/{subject}", as_route_schema_delete_subject, 0},
+    {"GET", "/api/v1/schemas/{subject}/versions", as_route_schema_versions, 0},
+    {"GET", "/api/v1/schemas/{subject}/versions/{version}", as_route_schema_version_get, 0},
+    {"DELETE", "/api/v1/schemas/{subject}/versions/{version}", as_route_schema_version_delete, 0},
+    {"PUT", "/api/v1/schemas/{subject}/compatibility", as_route_schema_compat_put, AS_ROUTE_BODY},
+    {"PUT", "/api/v1/schemas/{subject}/enforcement", as_route_schema_enforce_put, AS_ROUTE_BODY},
 };
 
 /* Splits "/a/b/c" into segments in place-free form: pointers and lengths. */
@@ -69,7 +82,8 @@ static size_t split(const char *path, seg *out, size_t max) {
 }
 
 /* Matches `path` against `pattern`; on success stores the parameter span
- * (if any) in *param. */
+ * (if any) in *param.  With several "{x}" parameters the span runs from the
+ * first to the last ("S/versions/3" for "{subject}/versions/{version}"). */
 static bool match(const char *pattern, const char *path, seg *param) {
   seg ps[16], us[64];
   size_t np = split(pattern, ps, 16), nu = split(path, us, 64);
@@ -83,7 +97,10 @@ static bool match(const char *pattern, const char *path, seg *param) {
     for (size_t i = 0; i < np; i++) {
       if (ps[i].p[0] == '{') {
         if (us[i].len == 0) return false;
-        *param = us[i];
+        if (param->p)
+          param->len = (size_t)(us[i].p + us[i].len - param->p);
+        else
+          *param = us[i];
       } else if (ps[i].len != us[i].len || memcmp(ps[i].p, us[i].p, ps[i].len)) {
         return false;
       }
@@ -249,6 +266,11 @@ void as_hreq_engine_error(as_hreq *r, as_err rc, const as_error *err) {
     case AS_EINVAL:
     case AS_EJSON:
     case AS_ELIMIT:
+      if (r->error_extra) { /* a schema rejection with the validator's errors */
+        as_hreq_error(r, 400, "schema_validation_failed", "Validation error",
+                      r->error_extra, "%s", msg);
+        return;
+      }
       as_hreq_error(r, 400, "validation_error", "Validation error",
                     extra[0] ? extra : NULL, "%s", msg);
       return;
@@ -375,6 +397,7 @@ void as_hreq_append(as_hreq *r, const as_event_in *ev, size_t n,
   as_err rc = as_append_async(r->srv->db, ev, n, append_done_cb, r, &r->aerr);
   if (rc) {
     r->arc = rc;
+    if (r->srv->registry) as_route_schema_rejection(r, ev, n);
     atomic_store(&r->completed, 1);
     MHD_resume_connection(r->conn);
   }
@@ -610,6 +633,7 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
     s->cfg = *cfg;
   else
     as_server_config_init(&s->cfg);
+  s->registry = s->cfg.registry;
   if (s->cfg.threads == 0) s->cfg.threads = 1;
   s->log.fn = s->cfg.log_fn;
   s->log.ctx = s->cfg.log_ctx;

@@ -12,6 +12,8 @@
 
 #include "allsource.h"
 
+typedef struct as_registry as_registry; /* src/services/as_registry.h */
+
 typedef struct as_server_config {
   const char *listen;       /* "ADDR:PORT", default "127.0.0.1:8080" */
   unsigned threads;         /* HTTP threads, default: number of CPUs */
@@ -20,6 +22,8 @@ typedef struct as_server_config {
   unsigned idle_timeout_s;  /* idle keep-alive timeout, default 60 */
   as_log_fn log_fn;         /* NULL = stderr */
   void *log_ctx;
+  as_registry *registry;     /* schema registry (borrowed, must outlive the
+                               server); NULL = no schema routes */
 } as_server_config;
 
 #define AS_HTTP_DEFAULT_MAX_BODY ((uint64_t)16 << 20)

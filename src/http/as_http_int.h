@@ -48,6 +48,7 @@ typedef struct as_route {
 
 struct as_server {
   as_db *db;
+  as_registry *registry; /* borrowed from cfg; NULL = no schema routes */
   struct MHD_Daemon *d;
   as_ws_hub *hub;
   as_server_config cfg;
@@ -84,6 +85,9 @@ struct as_hreq {
   as_append_result *ares;
   size_t nares;
   as_scratch *scratch;
+  /* extra members of the error response of a failed append (the details
+   * of a schema rejection), in scratch; NULL = none */
+  const char *error_extra;
 };
 
 /* --- as_http.c ------------------------------------------------------- */
@@ -173,5 +177,22 @@ void as_route_snapshot_create(as_hreq *r);
 void as_route_snapshot_list(as_hreq *r);
 void as_route_snapshot_latest(as_hreq *r);
 void as_route_subscribe(as_hreq *r);
+
+/* as_route_schemas.c: the schema registry */
+void as_route_schema_register(as_hreq *r);
+void as_route_schema_list(as_hreq *r);
+void as_route_schema_validate(as_hreq *r);
+void as_route_schema_config_get(as_hreq *r);
+void as_route_schema_config_put(as_hreq *r);
+void as_route_schema_get(as_hreq *r);
+void as_route_schema_delete_subject(as_hreq *r);
+void as_route_schema_versions(as_hreq *r);
+void as_route_schema_version_get(as_hreq *r);
+void as_route_schema_version_delete(as_hreq *r);
+void as_route_schema_compat_put(as_hreq *r);
+void as_route_schema_enforce_put(as_hreq *r);
+/** After an append failed before queueing: if the schema registry refused
+ *  it, keeps the validator's errors for the response (r->error_extra). */
+void as_route_schema_rejection(as_hreq *r, const as_event_in *ev, size_t n);
 
 #endif /* AS_HTTP_INT_H */

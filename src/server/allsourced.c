@@ -16,6 +16,7 @@
 #include "allsource.h"
 #include "core/as_log.h"
 #include "http/as_http.h"
+#include "services/as_registry.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -35,6 +36,12 @@ static void usage(FILE *f) {
           "  --snapshot-seconds N   ... or after N seconds of event time (ALLSOURCE_SNAPSHOT_SECONDS;\n"
           "                         default 3600, 0 = off)\n"
           "  --snapshot-keep N      snapshots kept per entity (ALLSOURCE_SNAPSHOT_KEEP; default 10)\n"
+          "  --schema-enforcement M off | warn | enforce: payload checks of event types that have\n"
+          "                         a schema subject, unless the subject sets its own\n"
+          "                         (ALLSOURCE_SCHEMA_ENFORCEMENT; default: the setting saved\n"
+          "                         through the API, else enforce)\n"
+          "  --schema-subject-suffix S  events of type T are checked against subject T+S\n"
+          "                         (ALLSOURCE_SCHEMA_SUBJECT_SUFFIX; default empty)\n"
           "  --log-level LEVEL      error | warn | info | debug (ALLSOURCE_LOG_LEVEL; default info)\n"
           "  --help, --version\n");
 }
@@ -98,6 +105,8 @@ int main(int argc, char **argv) {
   const char *snap_events = getenv("ALLSOURCE_SNAPSHOT_EVENTS");
   const char *snap_secs = getenv("ALLSOURCE_SNAPSHOT_SECONDS");
   const char *snap_keep = getenv("ALLSOURCE_SNAPSHOT_KEEP");
+  const char *schema_enf = getenv("ALLSOURCE_SCHEMA_ENFORCEMENT");
+  const char *schema_suffix = getenv("ALLSOURCE_SCHEMA_SUBJECT_SUFFIX");
 
   static const struct option longopts[] = {
       {"listen", required_argument, 0, 'l'},
@@ -113,6 +122,8 @@ int main(int argc, char **argv) {
       {"snapshot-events", required_argument, 0, 'S'},
       {"snapshot-seconds", required_argument, 0, 'T'},
       {"snapshot-keep", required_argument, 0, 'K'},
+      {"schema-enforcement", required_argument, 0, 'E'},
+      {"schema-subject-suffix", required_argument, 0, 'X'},
       {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, 'V'},
       {0, 0, 0, 0}};
@@ -131,6 +142,8 @@ int main(int argc, char **argv) {
       case 'S': snap_events = optarg; break;
       case 'T': snap_secs = optarg; break;
       case 'K': snap_keep = optarg; break;
+      case 'E': schema_enf = optarg; break;
+      case 'X': schema_suffix = optarg; break;
       case 'h': usage(stdout); return 0;
       case 'V': printf("allsourced %s\n", AS_VERSION_STRING); return 0;
       default: usage(stderr); return 2;
@@ -199,6 +212,18 @@ int main(int argc, char **argv) {
     fprintf(stderr, "allsourced: bad log level '%s'\n", level);
     return 2;
   }
+  as_registry_config rcfg;
+  as_registry_config_init(&rcfg);
+  rcfg.log_level = opt.log_level;
+  rcfg.subject_suffix = schema_suffix;
+  if (schema_enf) {
+    if (as_enforce_mode_parse(schema_enf, strlen(schema_enf), &rcfg.enforcement)) {
+      fprintf(stderr, "allsourced: bad schema enforcement '%s' (off, warn or enforce)\n",
+              schema_enf);
+      return 2;
+    }
+    rcfg.pin_enforcement = true;
+  }
   as_logger log = {NULL, NULL, opt.log_level};
 
   /* Block the shutdown signals before any thread starts, so they all
@@ -223,11 +248,24 @@ int main(int argc, char **argv) {
             as_errname(rc));
     return 1;
   }
+  /* The schema registry: replayed from the meta store, then checking every
+   * append (as_registry.h). */
+  as_registry *reg;
+  rc = as_registry_open(db, &rcfg, &reg, &err);
+  if (rc) {
+    as__log(&log, AS_LOG_ERROR, "cannot open the schema registry: %s (%s)", err.message,
+            as_errname(rc));
+    as_db_close(db);
+    return rc == AS_EINVAL ? 2 : 1; /* EINVAL: a bad flag (the suffix) */
+  }
+  as_db_set_validator(db, as_registry_check_event, reg);
+  cfg.registry = reg;
   as_server *srv;
   rc = as_server_start(db, &cfg, &srv, &err);
   if (rc) {
     as__log(&log, AS_LOG_ERROR, "%s", err.message);
     as_db_close(db);
+    as_registry_free(reg);
     return 1;
   }
   as_stats st;
@@ -244,6 +282,7 @@ int main(int argc, char **argv) {
           sig == SIGTERM ? "SIGTERM" : "SIGINT");
   as_server_stop(srv, 10000);
   as_db_close(db);
+  as_registry_free(reg);
   as__log(&log, AS_LOG_INFO, "stopped");
   return 0;
 }
