@@ -187,6 +187,9 @@ struct as_db {
   as_req *qhead, *qtail;
   uint32_t qlen;
   bool leader;
+  _Atomic int spinners; /* appenders spinning for their commit */
+  int max_spinners;     /* CPUs - 1 (at least 1): more would steal the
+                           leader's CPU */
   bool closing;
   bool wal_dirty; /* interval mode: a sync is due */
   int64_t last_sync_us;

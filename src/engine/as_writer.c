@@ -556,12 +556,18 @@ as_err as__submit_wait(as_db *db, as_req *r) {
     }
     pthread_mutex_unlock(&db->qmu);
     /* Spin briefly when commits are fast (no fdatasync to wait for), then
-     * sleep; the waker calls futex_wake only if we announced sleeping. */
-    for (int i = 0; spin && i < 2000; i++) {
-      if (atomic_load_explicit(&r->state, memory_order_acquire) != AS_REQ_PENDING)
-        break;
-      if ((i & 63) == 63) sched_yield(); else __builtin_ia32_pause();
+     * sleep; the waker calls futex_wake only if we announced sleeping.
+     * At most max_spinners appenders spin at once: on a small machine more
+     * spinners would take the CPU the leader needs to finish their work. */
+    if (spin && atomic_fetch_add_explicit(&db->spinners, 1, memory_order_relaxed) <
+                    db->max_spinners) {
+      for (int i = 0; i < 2000; i++) {
+        if (atomic_load_explicit(&r->state, memory_order_acquire) != AS_REQ_PENDING)
+          break;
+        if ((i & 63) == 63) sched_yield(); else __builtin_ia32_pause();
+      }
     }
+    if (spin) atomic_fetch_sub_explicit(&db->spinners, 1, memory_order_relaxed);
     uint32_t expect = AS_REQ_PENDING;
     if (atomic_compare_exchange_strong(&r->state, &expect,
                                        AS_REQ_PENDING | AS_REQ_SLEEPING))
@@ -630,6 +636,8 @@ as_err as__writer_start(as_db *db) {
   if (!db->iov) return AS_ENOMEM;
   db->iov_cap = MAX_IOV;
   db->last_sync_us = as_time_now_us();
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  db->max_spinners = cpus > 2 ? (int)cpus - 1 : 1;
   if (db->opt.durability != AS_DURABILITY_INTERVAL) return AS_OK;
   pthread_mutex_lock(&db->qmu);
   as_err rc = start_thread_locked(db);
