@@ -725,6 +725,17 @@ awk -F'\t' '{ fs = ($15 > 0) ? sprintf("%.0f", $15) : ""; ef = ($15 > 0 && $4 !=
   printf "| %s | %s | %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
   $2, $3, $4, $5, $6, $7, $8, $9, $10, us, $11, $12, $14, fs, ef, $17, $16 }' <<<"$MEDIANS"
 echo
+if [ "$RUNS" -gt 1 ]; then
+  echo "Every round: events/s (in brackets: CPU % used by other processes during that measurement):"
+  echo
+  awk -F'\t' 'NR > 1 { k = $2 " | " $4; if (!(k in seen)) { seen[k] = 1; order[++n] = k }
+      v[k, $1] = sprintf("%.0f (%s)", $6, $12); if ($1 > maxr) maxr = $1 }
+    END { printf "| system | workload |"; for (r = 1; r <= maxr; r++) printf " round %d |", r; printf "\n|---|---|"
+      for (r = 1; r <= maxr; r++) printf "---|"; printf "\n"
+      for (i = 1; i <= n; i++) { k = order[i]; printf "| %s |", k
+        for (r = 1; r <= maxr; r++) printf " %s |", ((k, r) in v) ? v[k, r] : "-"; printf "\n" } }' "$RESULTS"
+  echo
+fi
 if [ -s "$BASE/failures" ]; then
   echo "FAILED measurements (missing from the medians):"
   sed 's/^/- /' "$BASE/failures"
