@@ -523,3 +523,36 @@ def test_close_frame_on_shutdown(server):
                         requests.exceptions.ConnectionError)):
         while True:
             next(lines)
+
+
+@pytest.mark.skipif(os.environ.get("ALLSOURCE_STREAM_SLOW") != "1",
+                    reason="takes ~65 s: set ALLSOURCE_STREAM_SLOW=1")
+def test_ping_after_silence_and_idle_close(server):
+    """A client silent for 20 s gets a ping; one that answers stays open,
+    one that never answers is closed after 60 s (1001 "idle timeout")."""
+    answers = WsClient(server)
+    mute = WsClient(server)
+    t0 = time.monotonic()
+    # the library answers pings inside recv_data_frame; recv_frame does not
+    op, frame = answers.ws.recv_data_frame(True)
+    assert op == websocket.ABNF.OPCODE_PING
+    assert 19 <= time.monotonic() - t0 < 30
+    mute.ws.settimeout(90)
+    seen = []
+    while True:
+        f = mute.ws.recv_frame()
+        seen.append(f.opcode)
+        if f.opcode == websocket.ABNF.OPCODE_CLOSE:
+            break
+    assert websocket.ABNF.OPCODE_PING in seen
+    assert int.from_bytes(f.data[:2], "big") == 1001
+    assert 59 <= time.monotonic() - t0 < 75
+    # the answering one is still served (it keeps answering pings)
+    answers.ws.settimeout(30)
+    r = server.ingest("late", "t", {})
+    while True:
+        op, frame = answers.ws.recv_data_frame(True)
+        if op == websocket.ABNF.OPCODE_TEXT:
+            assert json.loads(frame.data)["position"] == r["position"]
+            break
+    answers.close()
