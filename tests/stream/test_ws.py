@@ -556,3 +556,34 @@ def test_ping_after_silence_and_idle_close(server):
             assert json.loads(frame.data)["position"] == r["position"]
             break
     answers.close()
+
+
+def test_cursor_moves_during_catch_up(server):
+    """{"from_position": X} in the middle of a large catch-up: after the
+    pong, delivery restarts exactly at X and runs to the end; a position
+    in the future waits for it."""
+    n = scaled(20000, 2000)
+    for i in range(0, n, 5000):
+        server.batch([ev("c-%d" % (j % 3), "c.x", j=j, pad="z" * 100)
+                      for j in range(i, min(n, i + 5000))])
+    ws = WsClient(server, from_position=1)
+    ws.recv_events(100)
+    ws.send_json({"from_position": 5})
+    ws.sync()
+    got, raws = ws.recv_until(lambda e: e["position"] == n, timeout=30)
+    assert_contiguous(positions(got), 5, n)
+    _, store_raws = store_events(server, from_position=5)
+    assert raws == store_raws
+    # a backward move with a filter, then a move into the future
+    ws.send_json({"entity_id": "c-1", "from_position": n - 30})
+    ws.sync()
+    got, _ = ws.recv_until(lambda e: e["position"] >= n - 2, timeout=30)
+    assert [e["position"] for e in got] == [p for p in range(n - 30, n + 1)
+                                            if (p - 1) % 3 == 1]
+    ws.send_json({"from_position": n + 5})
+    ws.sync()
+    server.batch([ev("f", "t", i=i) for i in range(6)])
+    got, _ = ws.recv_events(2)
+    assert positions(got) == [n + 5, n + 6]
+    ws.expect_silence(0.2)
+    ws.close()
