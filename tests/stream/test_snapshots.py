@@ -334,3 +334,79 @@ def _plus_1us(ts):
     t = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ") + \
         datetime.timedelta(microseconds=1)
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_snapshots_consistent_after_losing_an_unsynced_tail(server_factory):
+    """After kill -9 in interval mode every snapshot matches the log
+    (event_count <= the entity's events, as_of = that event's timestamp,
+    state = state at as_of).  (kill -9 keeps written data in the page cache;
+    the torn-tail case is the next test.)"""
+    s = server_factory(args=["--snapshot-events", "3"], durability="interval=5000")
+    for i in range(12):
+        s.ingest("v", "t", {"i": i})
+    post_snapshot(s, "v")
+    wait_for(lambda: len(snapshots(s, "v")) >= 4, what="snapshots")
+    s.kill9()
+    s.start()
+    evs = s.query(entity_id="v")
+    for x in snapshots(s):
+        assert x["entity_id"] == "v"
+        assert 1 <= x["event_count"] <= len(evs), (x, len(evs))
+        assert x["as_of"] == evs[x["event_count"] - 1]["timestamp"]
+    if evs:
+        st = s.state("v")
+        assert st.status_code == 200
+        assert st.json()["current_state"] == {"i": len(evs) - 1}
+        assert st.json()["version"] == len(evs)
+        lt = latest(s, "v")
+        if lt.status_code == 200:
+            lt = lt.json()
+            assert lt["state"] == s.state("v", as_of=lt["as_of"]).json()["current_state"]
+    # new events and snapshots continue consistently from there
+    for i in range(4):
+        s.ingest("v", "t", {"i": 100 + i})
+    st = s.state("v").json()
+    assert st["version"] == len(evs) + 4 and st["current_state"] == {"i": 103}
+
+
+def _tear_wal_tail(data_dir, nbytes=3):
+    """Cuts the last bytes of the newest WAL segment (a torn last record,
+    as after a power loss): recovery drops that event."""
+    import glob
+    segs = sorted(glob.glob(os.path.join(data_dir, "wal", "wal-*.log")))
+    assert segs, os.listdir(data_dir)
+    with open(segs[-1], "r+b") as f:
+        f.seek(0, 2)
+        f.truncate(f.tell() - nbytes)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: a persisted snapshot whose last event was lost "
+                   "(unsynced tail, --durability interval + power loss) is ignored at the next "
+                   "start, but once a new event of the same entity takes the lost position "
+                   "(same version), the following start loads the stale snapshot again: "
+                   "load_one() in src/engine/as_snapshot.c checks only position, entity and "
+                   "version, not the event's id/timestamp; entity state is then wrong")
+def test_snapshot_of_a_lost_event_never_comes_back(server_factory):
+    """A snapshot whose last event was lost (torn WAL tail, as after a power
+    loss in interval mode) is ignored at start-up; it must stay ignored
+    after a new event takes the lost event's position (same entity, same
+    version) and the server restarts again."""
+    s = server_factory(args=["--snapshot-events", "0", "--snapshot-seconds", "0"],
+                       durability="interval=1000")
+    for i in range(12):
+        s.ingest("v", "t", {"i": i})
+    snap = post_snapshot(s, "v").json()
+    assert snap["event_count"] == 12
+    s.kill9()
+    _tear_wal_tail(s.data_dir)
+    s.start()
+    assert len(s.query(entity_id="v")) == 11
+    assert snapshots(s, "v") == []
+    assert s.state("v").json()["current_state"] == {"i": 10}
+    r = s.ingest("v", "t", {"j": "new"})
+    assert (r["position"], r["version"]) == (12, 12)
+    s.restart()
+    st = s.state("v").json()
+    assert st["version"] == 12
+    assert st["current_state"] == {"i": 10, "j": "new"}, st["current_state"]
+    assert snap["snapshot_id"] not in [x["id"] for x in snapshots(s)]
