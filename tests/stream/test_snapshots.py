@@ -191,6 +191,12 @@ def test_manual_pruning(server_factory):
     lst = snapshots(s, "p")
     assert [x["id"] for x in lst] == ids[::-1][:3]
     assert [x["event_count"] for x in lst] == [5, 4, 3]
+    # the pruned ones stay pruned after a restart
+    s.restart()
+    assert snapshots(s, "p") == lst
+    s.kill9()
+    s.start()
+    assert snapshots(s, "p") == lst
 
 
 def test_snapshots_persist_across_kill9(server_factory):
