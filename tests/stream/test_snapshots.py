@@ -270,7 +270,9 @@ def _state_key(resp_text, ent_events):
 def test_state_same_with_and_without_snapshots(server_factory):
     seed = int(os.environ.get("ALLSOURCE_STREAM_SEED", "0") or 0) or random.randrange(1 << 30)
     rnd = random.Random(seed)
-    a = server_factory(args=["--snapshot-events", "3", "--snapshot-keep", "4"])
+    # a: snapshots every 3 events of an entity and small Parquet segments
+    a = server_factory(args=["--snapshot-events", "3", "--snapshot-keep", "4",
+                             "--segment-events", "37"])
     b = server_factory(args=["--snapshot-events", "0", "--snapshot-seconds", "0"])
     ents = ["s-%d" % i for i in range(6)]
     history = []
@@ -293,6 +295,15 @@ def test_state_same_with_and_without_snapshots(server_factory):
              what="automatic snapshots")
     time.sleep(0.3)
     assert snapshots(b) == []
+    checked = _compare_states(a, b, ents, history, n, seed)
+    assert checked > n // 2, checked
+    # the same after both restart (a's snapshots come back from its meta store)
+    a.restart()
+    b.restart()
+    _compare_states(a, b, ents, history, n, seed)
+
+
+def _compare_states(a, b, ents, history, n, seed):
     ta = [e["timestamp"] for e in a.query()]
     tb = [e["timestamp"] for e in b.query()]
     assert len(ta) == len(tb) == n
@@ -331,7 +342,7 @@ def test_state_same_with_and_without_snapshots(server_factory):
             assert json.loads(ka[0]) == _merge(upto), (seed, ent, pa)
             assert ka[1] == len(upto)
             checked += 1
-    assert checked > n // 2, checked
+    return checked
 
 
 def _plus_1us(ts):
