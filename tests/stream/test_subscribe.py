@@ -229,3 +229,50 @@ def test_heartbeat_bounds_accepted(server):
         assert s.status_code == 200
         json.loads(s.next(5)[1])
         s.close()
+
+
+def test_many_ndjson_subscribers_identical(server):
+    from streamutil import Writers as W
+    nsubs = 30
+    subs = [Sub(server, heartbeat_ms=60000) for _ in range(nsubs)]
+    for s in subs:
+        s.next(10)  # the first heartbeat: subscribed
+    start = server.committed() + 1
+    w = W(server, threads=2, batch=(1, 20), prefix="nd").start()
+    w.wait_count(scaled(1500, 150))
+    acked = w.stop()
+    final = server.committed()
+    _, raws = store_events(server, from_position=start)
+    for k, s in enumerate(subs):
+        assert s.events(final - start + 1) == raws, "subscriber %d" % k
+    assert max(acked) == final
+    for s in subs:
+        s.close()
+
+
+def test_abrupt_disconnects_while_parked_and_streaming(server):
+    """Clients vanish (RST) while parked, while streaming a catch-up and
+    right after subscribing; the server keeps serving and shuts down
+    cleanly (the fixture asserts exit 0 and no sanitizer report)."""
+    import struct
+    server.batch([ev("x", "t", i=i, pad="q" * 200) for i in range(scaled(5000, 500))])
+    socks = []
+    for k in range(scaled(40, 10)):
+        params = {"heartbeat_ms": 100} if k % 2 else {"from_position": 1}
+        s = Sub(server, **params)
+        socks.append(s)
+    time.sleep(0.3)
+    for s in socks:
+        s.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.sock.close()
+    for _ in range(20):  # subscribe and leave at once
+        c = socket.create_connection(("127.0.0.1", server.port))
+        c.sendall(b"GET /api/v1/events/subscribe?from_position=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+    server.batch([ev("y", "t")] * 10)
+    s = Sub(server, from_position=1, heartbeat_ms=60000)
+    n = server.committed()
+    assert len(s.events(n)) == n
+    s.close()
+    assert requests.get(server.url + "/health", timeout=10).status_code == 200

@@ -622,3 +622,33 @@ def test_catch_up_from_sealed_parquet_segments(server_factory):
     assert e["position"] == e3["position"] == n + 1
     ws.close()
     ws2.close()
+
+
+def test_abrupt_websocket_disconnects(server):
+    """WebSocket clients vanish (RST) mid catch-up, mid-handshake and with
+    half-sent frames; others are unaffected and shutdown is clean."""
+    import socket as so
+    import struct
+    server.batch([ev("x", "t", i=i, pad="q" * 200) for i in range(scaled(5000, 500))])
+    good = WsClient(server, from_position=1)
+    clients = [WsClient(server, from_position=1) for _ in range(scaled(30, 10))]
+    time.sleep(0.2)
+    for k, c in enumerate(clients):
+        if k % 3 == 0:  # a partial frame header first
+            c.ws.sock.sendall(b"\x81\xfe\x10")
+        c.ws.sock.setsockopt(so.SOL_SOCKET, so.SO_LINGER, struct.pack("ii", 1, 0))
+        c.ws.sock.close()
+    for _ in range(10):  # handshake without waiting for the 101
+        s = so.create_connection(("127.0.0.1", server.port))
+        s.sendall(b"GET /api/v1/events/stream?from_position=1 HTTP/1.1\r\nHost: x\r\n"
+                  b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        s.setsockopt(so.SOL_SOCKET, so.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    n = server.committed()
+    got, _ = good.recv_events(n)
+    assert_contiguous(positions(got), 1, n)
+    server.ingest("z", "t", {})
+    e, _ = good.recv_event(10)
+    assert e["position"] == n + 1
+    good.close()
