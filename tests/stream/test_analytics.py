@@ -11,7 +11,8 @@ import time
 import pytest
 
 TYPES = ["order.created", "order.paid", "order.shipped", "user.created", "user.seen",
-         "audit", "t.a", "t.b", "t.c", "t.d", "t.e", "t.f", "zeta", "Zeta"]
+         "audit", "t.a", "t.b", "t.c", "t.d", "t.e", "t.f", "zeta", "Zeta",
+         "r.1", "r.2", "r.3", "r.4", "r.5", "r.6", "r.7", "r.8"]
 ENTITIES = ["e%02d" % i for i in range(22)] + ["ü-1", "a b", "A"]
 
 
@@ -86,7 +87,7 @@ def hist(module_factory):
     seed = int(os.environ.get("ALLSOURCE_STREAM_SEED", "0") or 0) or 12345
     rnd = random.Random(seed)
     pairs = []
-    type_counts = [60, 55, 55, 50, 40, 40, 40, 30, 20, 12, 12, 5, 3, 3]
+    type_counts = [60, 55, 55, 50, 40, 40, 40, 30, 20, 12, 12, 5, 3, 3] + [1] * 8
     for t, c in zip(TYPES, type_counts):
         for _ in range(c):
             pairs.append(t)
@@ -141,17 +142,22 @@ def expected_frequency(events, since, until, window, **flt):
     sel = [e for e in events if matches(e, since=since, until=until, **flt)]
     if not sel:
         return []
+    by_bucket = {}
+    for e in sel:
+        by_bucket.setdefault(trunc(e["us"], window), []).append(e)
     out = []
     t = trunc(us_of(since), window)
     last = trunc(us_of(until), window)
     while t <= last:
         nxt = step(t, window)
-        inb = [e for e in sel if t <= e["us"] < nxt]
+        inb = by_bucket.pop(t, [])
+        assert all(t <= e["us"] < nxt for e in inb)
         types = {}
         for e in inb:
             types[e["event_type"]] = types.get(e["event_type"], 0) + 1
         out.append((t, len(inb), types))
         t = nxt
+    assert not by_bucket, "events outside every bucket"
     return out
 
 
@@ -205,6 +211,21 @@ def test_frequency_calendar_windows(hist, window, back):
     check_frequency(server, events, since, until, window, entity_id="e00")
     check_frequency(server, events, since, until, window, entity_id="e05",
                     event_type="t.*")
+
+
+def test_frequency_many_windows(hist):
+    """~100,000 minute windows x 22 types: beyond the server's index-path
+    budget (2,000,000 type-windows), so the full-store scan path answers."""
+    server, events = hist
+    since = ts_of(events[0]["us"] - (99990 - 5) * 60 * 10 ** 6)
+    until = events[-1]["timestamp"]
+    body = check_frequency(server, events, since, until, "minute")
+    assert len(body["buckets"]) > 99000
+    check_frequency(server, events, since, until, "minute", event_type="r.*")
+    r = server.get("/api/v1/analytics/frequency",
+                   params={"since": ts_of(events[0]["us"] - 100001 * 60 * 10 ** 6),
+                           "until": until, "window": "minute"})
+    assert r.status_code == 400 and r.json()["code"] == "invalid_query"
 
 
 def test_frequency_bounds_inclusive_and_cut(hist):
