@@ -342,6 +342,18 @@ def _compare_states(a, b, ents, history, n, seed):
             assert json.loads(ka[0]) == _merge(upto), (seed, ent, pa)
             assert ka[1] == len(upto)
             checked += 1
+        # each server alone at every one of its own event timestamps, shared
+        # ones included (a batch can give several events one timestamp):
+        # exactly the events with timestamp <= as_of
+        for srv, ts, own in ((a, ta, ea), (b, tb, eb)):
+            for e in own:
+                t = ts[e["position"] - 1]
+                r = srv.state(ent, as_of=t)
+                assert r.status_code == 200, r.text
+                key = _state_key(r.text, own)
+                upto = [h for j, h in enumerate(history) if h["entity_id"] == ent and ts[j] <= t]
+                assert json.loads(key[0]) == _merge(upto), (seed, ent, t, r.text)
+                assert key[1] == key[2] == len(upto), (seed, ent, t, r.text)
     return checked
 
 
