@@ -130,13 +130,21 @@ static as_err persist(as_db *db, const char *id, size_t len, const as_snap *s,
                       bool wait) {
   as_buf b;
   as_buf_init(&b, 0);
-  char uuid[37];
+  char uuid[37], last_id[37];
   as_uuid_format(s->info.id, uuid);
+  /* The id of the event the snapshot ends at identifies that event beyond
+   * its position: after a lost tail a new event may take the position. */
+  as_event at;
+  if (as_get_by_position(db, s->info.position, &at) != AS_OK) {
+    as_buf_free(&b);
+    return wait ? AS_ENOTFOUND : AS_OK;
+  }
+  as_uuid_format(at.id, last_id);
   as_buf_printf(&b,
                 "{\"id\":\"%s\",\"event_count\":%" PRIu64 ",\"position\":%" PRIu64
-                ",\"as_of_us\":%" PRId64 ",\"created_us\":%" PRId64
+                ",\"event_id\":\"%s\",\"as_of_us\":%" PRId64 ",\"created_us\":%" PRId64
                 ",\"kind\":\"%s\",\"state\":",
-                uuid, s->info.event_count, s->info.position, s->info.as_of_us,
+                uuid, s->info.event_count, s->info.position, last_id, s->info.as_of_us,
                 s->info.created_us, as_snapshot_kind_name(s->info.kind));
   as_buf_append(&b, s->json, s->json_len);
   as_buf_putc(&b, '}');
@@ -183,14 +191,26 @@ static as_err load_one(as_db *db, const as_event *ev) {
   if (as_json_obj_get(root, "kind", &kv))
     for (int k = 0; k < 3; k++)
       if (as_json_str_eq(kv, kind_names[k], strlen(kind_names[k]))) info.kind = (as_snapshot_kind)k;
-  /* The log must still hold the event the snapshot ends at (a store in
-   * interval mode can lose its unsynced tail; its snapshots go with it). */
+  /* The log must still hold the very event the snapshot ends at: a store
+   * in interval mode can lose its unsynced tail (its snapshots go with it),
+   * and a later event of the same entity may then take the lost position
+   * and version — only the event id tells them apart.  (Records written
+   * before event_id existed fall back to the event's timestamp.) */
   as_event at;
   if (as_get_by_position(db, info.position, &at) != AS_OK ||
       at.entity_id_len != ev->entity_id_len ||
       memcmp(at.entity_id, ev->entity_id, ev->entity_id_len) != 0 ||
       at.version != info.event_count)
     return AS_OK; /* stale: ignored */
+  uint8_t last_id[16];
+  if (as_json_obj_get(root, "event_id", &v)) {
+    if (v.kind != AS_JSON_STRING || as_uuid_parse(v.p + 1, v.len - 2, last_id))
+      return AS_ECORRUPT;
+    if (memcmp(last_id, at.id, 16) != 0) return AS_OK; /* stale */
+  } else if (at.timestamp_us != info.as_of_us) {
+    return AS_OK; /* stale */
+  }
+  if (!as_json_obj_get(root, "state", &v)) return AS_ECORRUPT;
   as_snap *s = as_malloc(sizeof *s + v.len + 1);
   if (!s) return AS_ENOMEM;
   atomic_init(&s->refs, 1);

@@ -409,12 +409,6 @@ def _tear_wal_tail(data_dir, nbytes=3):
         f.truncate(f.tell() - nbytes)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a persisted snapshot whose last event was lost "
-                   "(unsynced tail, --durability interval + power loss) is ignored at the next "
-                   "start, but once a new event of the same entity takes the lost position "
-                   "(same version), the following start loads the stale snapshot again: "
-                   "load_one() in src/engine/as_snapshot.c checks only position, entity and "
-                   "version, not the event's id/timestamp; entity state is then wrong")
 def test_snapshot_of_a_lost_event_never_comes_back(server_factory):
     """A snapshot whose last event was lost (torn WAL tail, as after a power
     loss in interval mode) is ignored at start-up; it must stay ignored
