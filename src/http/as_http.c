@@ -7,6 +7,7 @@
  * connections are ready at once; see docs/architecture.md).
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -59,17 +60,16 @@ static const as_route g_routes[] = {
     {"PUT", "/api/v1/schemas/{subject}/enforcement", as_route_schema_enforce_put, AS_ROUTE_BODY},
 };
 
-/* Splits "/a/b/c" into segments in place-free form: pointers and lengths. */
-typedef struct seg {
-  const char *p;
-  size_t len;
-} seg;
+_Static_assert(AS_ARRAY_LEN(g_routes) <= AS_ROUTES_MAX, "raise AS_ROUTES_MAX");
 
-static size_t split(const char *path, seg *out, size_t max) {
+/* Splits "/a/b/c" into segments (pointers into `path` and lengths); returns
+ * the count, or max + 1 when there are more than `max`. */
+static size_t split(const char *path, as_seg *out, size_t max) {
   size_t n = 0;
   const char *p = path;
   while (*p == '/') p++;
-  while (*p && n < max) {
+  while (*p) {
+    if (n == max) return max + 1;
     const char *e = strchr(p, '/');
     size_t len = e ? (size_t)(e - p) : strlen(p);
     out[n].p = p;
@@ -81,18 +81,34 @@ static size_t split(const char *path, seg *out, size_t max) {
   return n;
 }
 
-/* Matches `path` against `pattern`; on success stores the parameter span
- * (if any) in *param.  With several "{x}" parameters the span runs from the
- * first to the last ("S/versions/3" for "{subject}/versions/{version}"). */
-static bool match(const char *pattern, const char *path, seg *param) {
-  seg ps[16], us[64];
-  size_t np = split(pattern, ps, 16), nu = split(path, us, 64);
+/* Splits every pattern of g_routes once, at start-up. */
+static void compile_routes(as_server *s) {
+  for (size_t i = 0; i < AS_ARRAY_LEN(g_routes); i++) {
+    as_route_c *rc = &s->routes[i];
+    size_t np = split(g_routes[i].pattern, rc->ps, AS_ROUTE_MAX_SEGS);
+    assert(np <= AS_ROUTE_MAX_SEGS);
+    rc->np = (uint8_t)np;
+    rc->greedy = 0xff;
+    rc->has_param = strchr(g_routes[i].pattern, '{') != NULL;
+    for (size_t k = 0; k < np; k++)
+      if (rc->ps[k].len > 2 && rc->ps[k].p[rc->ps[k].len - 2] == '+') rc->greedy = (uint8_t)k;
+  }
+}
+
+static bool seg_eq(const as_seg *a, const as_seg *b) {
+  return a->len == b->len && memcmp(a->p, b->p, a->len) == 0;
+}
+
+/* Matches the split path `us` against route `rc`; on success stores the
+ * parameter span (if any) in *param.  With several "{x}" parameters the span
+ * runs from the first to the last ("S/versions/3" for
+ * "{subject}/versions/{version}"). */
+static bool match(const as_route_c *rc, const as_seg *us, size_t nu, as_seg *param) {
+  const as_seg *ps = rc->ps;
+  size_t np = rc->np;
   param->p = NULL;
   param->len = 0;
-  size_t greedy = SIZE_MAX;
-  for (size_t i = 0; i < np; i++)
-    if (ps[i].len > 2 && ps[i].p[ps[i].len - 2] == '+') greedy = i;
-  if (greedy == SIZE_MAX) {
+  if (rc->greedy == 0xff) {
     if (np != nu) return false;
     for (size_t i = 0; i < np; i++) {
       if (ps[i].p[0] == '{') {
@@ -101,22 +117,20 @@ static bool match(const char *pattern, const char *path, seg *param) {
           param->len = (size_t)(us[i].p + us[i].len - param->p);
         else
           *param = us[i];
-      } else if (ps[i].len != us[i].len || memcmp(ps[i].p, us[i].p, ps[i].len)) {
+      } else if (!seg_eq(&ps[i], &us[i])) {
         return false;
       }
     }
     return true;
   }
   /* prefix, greedy middle (>= 1 segment), suffix */
-  size_t suffix = np - greedy - 1;
+  size_t greedy = rc->greedy, suffix = np - greedy - 1;
   if (nu < np) return false;
   for (size_t i = 0; i < greedy; i++)
-    if (ps[i].len != us[i].len || memcmp(ps[i].p, us[i].p, ps[i].len)) return false;
-  for (size_t k = 1; k <= suffix; k++) {
-    const seg *a = &ps[np - k], *b = &us[nu - k];
-    if (a->len != b->len || memcmp(a->p, b->p, a->len)) return false;
-  }
-  const seg *first = &us[greedy], *last = &us[nu - suffix - 1];
+    if (!seg_eq(&ps[i], &us[i])) return false;
+  for (size_t k = 1; k <= suffix; k++)
+    if (!seg_eq(&ps[np - k], &us[nu - k])) return false;
+  const as_seg *first = &us[greedy], *last = &us[nu - suffix - 1];
   param->p = first->p;
   param->len = (size_t)(last->p + last->len - first->p);
   return param->len > 0;
@@ -314,6 +328,11 @@ typedef struct stream {
 } stream;
 
 #define STREAM_CHUNK (64u << 10)
+/* libmicrohttpd's per-connection pool (request line, headers, read buffer).
+ * It zeroes the whole pool after every request on a keep-alive connection,
+ * so its size is a per-request cost: 16 KiB holds any sane header set (a
+ * request whose headers do not fit gets 431) and costs a quarter of 64. */
+#define AS_HTTP_CONN_MEMORY (16u << 10)
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max) {
   stream *s = cls;
@@ -437,17 +456,20 @@ static void route_request(as_hreq *r, const char *url) {
   /* Static segments win over parameters (as in the seed's router): when a
    * pattern without parameters matches the path, only such patterns count,
    * so GET /api/v1/events/batch is a 405, not an event id. */
+  as_seg us[64];
+  size_t nu = split(path, us, 64);
+  size_t nroutes = nu > 64 ? 0 : AS_ARRAY_LEN(g_routes); /* too deep: 404 */
+  const as_route_c *rcs = r->srv->routes;
   bool static_hit = false;
-  for (size_t i = 0; i < AS_ARRAY_LEN(g_routes); i++) {
-    seg param;
-    if (!strchr(g_routes[i].pattern, '{') && match(g_routes[i].pattern, path, &param))
-      static_hit = true;
+  for (size_t i = 0; i < nroutes && !static_hit; i++) {
+    as_seg param;
+    if (!rcs[i].has_param && match(&rcs[i], us, nu, &param)) static_hit = true;
   }
   char allow[128] = "";
-  for (size_t i = 0; i < AS_ARRAY_LEN(g_routes); i++) {
-    seg param;
-    if (static_hit && strchr(g_routes[i].pattern, '{')) continue;
-    if (!match(g_routes[i].pattern, path, &param)) continue;
+  for (size_t i = 0; i < nroutes; i++) {
+    as_seg param;
+    if (static_hit && rcs[i].has_param) continue;
+    if (!match(&rcs[i], us, nu, &param)) continue;
     if (strcmp(g_routes[i].method, r->method) != 0) {
       if (!strstr(allow, g_routes[i].method)) {
         if (allow[0]) strcat(allow, ", ");
@@ -639,6 +661,7 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
   s->log.ctx = s->cfg.log_ctx;
   s->log.level = AS_LOG_INFO;
   s->started_us = as_time_now_us();
+  compile_routes(s);
   struct sockaddr_storage ss;
   int fam = parse_listen(s->cfg.listen, &ss);
   if (fam < 0) {
@@ -668,7 +691,7 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
   opts[k++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK,
                                       (intptr_t)unescape, NULL};
   opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                                      64 * 1024, NULL};
+                                      AS_HTTP_CONN_MEMORY, NULL};
   if (s->cfg.threads > 1)
     opts[k++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
                                         (intptr_t)s->cfg.threads, NULL};

@@ -46,7 +46,25 @@ typedef struct as_route {
   unsigned flags;
 } as_route;
 
+/* A path split into segments (pointers into the path, not copies). */
+typedef struct as_seg {
+  const char *p;
+  size_t len;
+} as_seg;
+
+#define AS_ROUTE_MAX_SEGS 12
+#define AS_ROUTES_MAX 96
+
+/* A route pattern split once at start-up (as_http.c). */
+typedef struct as_route_c {
+  as_seg ps[AS_ROUTE_MAX_SEGS];
+  uint8_t np;
+  uint8_t greedy;   /* index of the "{x+}" segment, or 0xff */
+  bool has_param;
+} as_route_c;
+
 struct as_server {
+  as_route_c routes[AS_ROUTES_MAX]; /* g_routes, compiled */
   as_db *db;
   as_registry *registry; /* borrowed from cfg; NULL = no schema routes */
   struct MHD_Daemon *d;
