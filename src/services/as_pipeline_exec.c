@@ -833,11 +833,17 @@ static void put_op(const as_pstate *s, uint32_t i, as_buf *b) {
     as_buf_printf(b, ",\"groups_total\":%zu,", as_map_count(&st->groups));
     put_groups(b, &st->groups, op->reduce.fn);
   } else if (op->type == AS_POP_WINDOW) {
-    as_buf_printf(b, ",\"window_type\":\"%s\",\"size_seconds\":%u,\"slide_seconds\":%u,"
-                  "\"session_timeout_seconds\":%u,\"function\":\"%s\",\"windows_evicted\":%llu,"
-                  "\"windows\":[",
-                  as_pwindow_type_name(op->wtype), op->size_s, op->slide_s, op->timeout_s,
-                  as_preduce_fn_name(op->reduce.fn), (unsigned long long)st->evicted);
+    as_buf_printf(b, ",\"window_type\":\"%s\",\"size_seconds\":%u",
+                  as_pwindow_type_name(op->wtype), op->size_s);
+    if (op->wtype == AS_PW_SLIDING) as_buf_printf(b, ",\"slide_seconds\":%u", op->slide_s);
+    if (op->wtype == AS_PW_SESSION)
+      as_buf_printf(b, ",\"session_timeout_seconds\":%u", op->timeout_s);
+    as_buf_printf(b, ",\"function\":\"%s\",\"group_by\":", as_preduce_fn_name(op->reduce.fn));
+    if (op->reduce.has_group)
+      as_json_put_str(b, op->reduce.group_by.text, op->reduce.group_by.len);
+    else
+      as_buf_puts(b, "null");
+    as_buf_printf(b, ",\"windows_evicted\":%llu,\"windows\":[", (unsigned long long)st->evicted);
     for (uint32_t k = 0; k < st->n_wins; k++) {
       const pwin *w = st->wins[k];
       if (k) as_buf_putc(b, ',');
