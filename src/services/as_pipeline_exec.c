@@ -194,6 +194,7 @@ typedef struct ctx {
   as_pstate *s;
   const as_event *ev;
   uint32_t index; /* operator */
+  bool need_out;  /* a later operator or the kept outputs read the value */
   char why[200];
 } ctx;
 
@@ -479,6 +480,7 @@ static run op_reduce(ctx *c, const as_pop *op, popstate *st, as_pv **cur) {
     s->cells++;
   }
   *cl = next;
+  if (!c->need_out) return RUN_PASS;
   as_buf_reset(&s->scratch);
   put_aggregation(&s->scratch, r->fn, g, glen, cl);
   return replace_with_scratch(c, cur);
@@ -644,6 +646,7 @@ static run op_window(ctx *c, const as_pop *op, popstate *st, as_pv **cur) {
     if (only) w->end = t + op->timeout_us;
     if (w == out_w) out_cell = cl;
   }
+  if (!c->need_out) return RUN_PASS;
   as_buf_reset(&s->scratch);
   put_window_out(&s->scratch, op, out_w, g, glen, out_cell);
   return replace_with_scratch(c, cur);
@@ -741,13 +744,14 @@ void as_pstate_apply(as_pstate *s, const as_event *ev) {
   s->watermark = ev->timestamp_us;
   if (!d->enabled || !as_pdef_wants_type(d, ev->event_type, ev->event_type_len)) return;
   as_pv_arena_reset(&s->arena);
-  ctx c = {s, ev, 0, ""};
+  ctx c = {s, ev, 0, true, ""};
   as_pv *cur = as_pv_from_text(&s->arena, ev->payload, ev->payload_len);
   run rr = cur ? RUN_PASS : oom(&c);
   for (uint32_t i = 0; i < d->n_ops && rr == RUN_PASS; i++) {
     const as_pop *op = &d->ops[i];
     popstate *st = &s->ops[i];
     c.index = i;
+    c.need_out = i + 1 < d->n_ops || d->max_outputs > 0;
     st->in++;
     switch (op->type) {
       case AS_POP_FILTER: rr = op_filter(&c, op, cur); break;
