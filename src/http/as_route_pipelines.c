@@ -157,29 +157,31 @@ void as_route_pipeline_register(as_hreq *r) {
   respond(r, &b);
 }
 
-void as_route_pipeline_list(as_hreq *r) {
+/* {"<key>":[...],"total":n} with the items `all` appends. */
+static void respond_all(as_hreq *r, const char *key,
+                        void (*all)(as_pipelines *s, as_buf *b, size_t *n)) {
   as_pipelines *s = service(r);
   if (!s) return;
   as_buf b;
   as_buf_init(&b, 0);
-  as_buf_puts(&b, "{\"pipelines\":[");
+  as_buf_printf(&b, "{\"%s\":[", key);
   size_t n = 0;
-  if (!as_buf_error(&b)) as_pipelines_list(s, put_config_cb, &b, &n);
+  if (!as_buf_error(&b)) all(s, &b, &n);
   as_buf_printf(&b, "],\"total\":%zu}", n);
   respond(r, &b);
 }
 
-void as_route_pipeline_stats_all(as_hreq *r) {
-  as_pipelines *s = service(r);
-  if (!s) return;
-  as_buf b;
-  as_buf_init(&b, 0);
-  as_buf_puts(&b, "{\"stats\":[");
-  size_t n = 0;
-  if (!as_buf_error(&b)) as_pipelines_stats_all(s, put_stats_cb, &b, &n);
-  as_buf_printf(&b, "],\"total\":%zu}", n);
-  respond(r, &b);
+static void all_configs(as_pipelines *s, as_buf *b, size_t *n) {
+  as_pipelines_list(s, put_config_cb, b, n);
 }
+
+static void all_stats(as_pipelines *s, as_buf *b, size_t *n) {
+  as_pipelines_stats_all(s, put_stats_cb, b, n);
+}
+
+void as_route_pipeline_list(as_hreq *r) { respond_all(r, "pipelines", all_configs); }
+
+void as_route_pipeline_stats_all(as_hreq *r) { respond_all(r, "stats", all_stats); }
 
 void as_route_pipeline_get(as_hreq *r) {
   as_pipelines *s = service(r);

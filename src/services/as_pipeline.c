@@ -523,13 +523,18 @@ out:
   return rc;
 }
 
-as_err as_pipelines_delete(as_pipelines *s, const uint8_t id[16], as_pipeline_error *err) {
-  as_err rc;
-  pthread_mutex_lock(&s->wmu);
+/* True if pipeline id exists (call with wmu held, so it stays so). */
+static bool known(as_pipelines *s, const uint8_t id[16]) {
   pthread_mutex_lock(&s->mu);
   bool exists = find(s, id) != NULL;
   pthread_mutex_unlock(&s->mu);
-  if (!exists) {
+  return exists;
+}
+
+as_err as_pipelines_delete(as_pipelines *s, const uint8_t id[16], as_pipeline_error *err) {
+  as_err rc;
+  pthread_mutex_lock(&s->wmu);
+  if (!known(s, id)) {
     rc = set_err(err, AS_ENOTFOUND, "pipeline not found");
   } else {
     as_buf b;
@@ -553,10 +558,7 @@ as_err as_pipelines_reset(as_pipelines *s, const uint8_t id[16], uint64_t *start
                           as_pipeline_error *err) {
   as_err rc;
   pthread_mutex_lock(&s->wmu);
-  pthread_mutex_lock(&s->mu);
-  bool exists = find(s, id) != NULL;
-  pthread_mutex_unlock(&s->mu);
-  if (!exists) {
+  if (!known(s, id)) {
     rc = set_err(err, AS_ENOTFOUND, "pipeline not found");
   } else {
     uint64_t start = as_db_committed_position(s->db) + 1;

@@ -453,16 +453,30 @@ static void put_aggregation(as_buf *b, as_preduce_fn fn, const char *g, size_t g
   as_buf_putc(b, '}');
 }
 
+/* What a reduce (or a window's aggregation) takes from the current value. */
+typedef struct rin {
+  const char *g; /* group */
+  size_t glen;
+  bool has; /* a numeric input */
+  double x;
+} rin;
+
+static run reduce_in(ctx *c, const as_preduce *r, as_pv *cur, rin *in) {
+  run rr = group_of(c, r, cur, &in->g, &in->glen);
+  in->x = 0;
+  return rr ? rr : reduce_input(c, r, cur, &in->has, &in->x);
+}
+
 static run op_reduce(ctx *c, const as_pop *op, popstate *st, as_pv **cur) {
   as_pstate *s = c->s;
   const as_preduce *r = &op->reduce;
-  const char *g;
-  size_t glen;
-  bool has;
-  double x = 0;
-  run rr;
-  if ((rr = group_of(c, r, *cur, &g, &glen)) || (rr = reduce_input(c, r, *cur, &has, &x)))
-    return rr;
+  rin in;
+  run rr = reduce_in(c, r, *cur, &in);
+  if (rr) return rr;
+  const char *g = in.g;
+  size_t glen = in.glen;
+  bool has = in.has;
+  double x = in.x;
   pcell *cl = as_map_get(&st->groups, g, glen);
   pcell next = cell_next(cl, has, x);
   if (!isfinite(next.sum)) return failf(c, "the sum of group \"%.*s\" overflowed", (int)AS_MIN(glen, 64u), g);
@@ -556,13 +570,13 @@ static run op_window(ctx *c, const as_pop *op, popstate *st, as_pv **cur) {
   as_pstate *s = c->s;
   const as_preduce *r = &op->reduce;
   int64_t t = c->ev->timestamp_us;
-  const char *g;
-  size_t glen;
-  bool has;
-  double x = 0;
-  run rr;
-  if ((rr = group_of(c, r, *cur, &g, &glen)) || (rr = reduce_input(c, r, *cur, &has, &x)))
-    return rr;
+  rin in;
+  run rr = reduce_in(c, r, *cur, &in);
+  if (rr) return rr;
+  const char *g = in.g;
+  size_t glen = in.glen;
+  bool has = in.has;
+  double x = in.x;
   /* 1. The windows the event falls into: one session, or wins[first ..
    *    n_wins) for tumbling/sliding (the missing ones created). */
   uint32_t first = st->n_wins;

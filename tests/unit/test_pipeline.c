@@ -1114,4 +1114,23 @@ AS_TEST(changes_race_appends_safely_and_counts_stay_exact) {
   svc_close(&f);
 }
 
+AS_TEST(free_while_catching_up_and_appending) {
+  svc f;
+  REQUIRE(svc_open(&f, NULL));
+  as_event_in ev[500];
+  for (int i = 0; i < 500; i++) ev_init(&ev[i], "ent", "o", "{\"c\":\"US\",\"a\":1,\"p\":\"x\"}");
+  for (int k = 0; k < 40; k++) CHECK_OK(as_append(f.db, ev, 500, NULL, NULL));
+  CHECK_OK(reg_cfg(&f, SUM_CFG(ID1, "\"beginning\""), NULL));
+  CHECK_OK(reg_cfg(&f, SUM_CFG(ID2, "\"beginning\""), NULL));
+  _Atomic int stop = 0;
+  thr ta = {&f, 2000, &stop};
+  pthread_t a;
+  REQUIRE(pthread_create(&a, NULL, appender, &ta) == 0);
+  usleep(1000);
+  /* the worker is mid-history: freeing stops it after its current chunk */
+  as_pipelines_free(f.p);
+  pthread_join(a, NULL);
+  as_db_close(f.db);
+}
+
 AS_TEST_MAIN()
