@@ -318,12 +318,11 @@ static void deadline_after(struct timespec *ts, unsigned ms) {
 }
 
 /* Locks mu and returns pipeline `id` with a reference, not busy, and (with
- * `catch_up`) caught up with the position committed at the call or the
- * deadline passed.  NULL (mu still held) if unknown.  Undo with release(). */
-static pipe *acquire(as_pipelines *s, const uint8_t id[16], bool catch_up) {
-  uint64_t target = as_db_committed_position(s->db);
-  struct timespec deadline;
-  deadline_after(&deadline, AS_PIPELINE_WAIT_MS);
+ * a deadline) caught up with `target` or the deadline passed.  NULL (mu
+ * still held) if unknown.  Undo with release(). */
+static pipe *acquire_until(as_pipelines *s, const uint8_t id[16], uint64_t target,
+                           const struct timespec *deadline) {
+  bool catch_up = deadline != NULL;
   pthread_mutex_lock(&s->mu);
   for (;;) {
     pipe *p = find(s, id);
@@ -333,7 +332,7 @@ static pipe *acquire(as_pipelines *s, const uint8_t id[16], bool catch_up) {
     while (catch_up && !timed_out && !p->doomed && !s->stop && p->next <= target) {
       wake(s);
       s->waiters++;
-      timed_out = pthread_cond_timedwait(&s->progress_cv, &s->mu, &deadline) == ETIMEDOUT;
+      timed_out = pthread_cond_timedwait(&s->progress_cv, &s->mu, deadline) == ETIMEDOUT;
       s->waiters--;
     }
     while (p->busy) {
@@ -346,6 +345,14 @@ static pipe *acquire(as_pipelines *s, const uint8_t id[16], bool catch_up) {
     if (!p->doomed) return p;
     unref(p); /* deleted or replaced meanwhile: look again */
   }
+}
+
+/* acquire_until() with the position committed now and AS_PIPELINE_WAIT_MS
+ * (catch_up), or without waiting for progress. */
+static pipe *acquire(as_pipelines *s, const uint8_t id[16], bool catch_up) {
+  struct timespec deadline;
+  deadline_after(&deadline, AS_PIPELINE_WAIT_MS);
+  return acquire_until(s, id, as_db_committed_position(s->db), catch_up ? &deadline : NULL);
 }
 
 static void release(as_pipelines *s, pipe *p) {
@@ -385,8 +392,11 @@ void as_pipelines_stats_all(as_pipelines *s, as_pipeline_stats_cb cb, void *arg,
                             size_t *count) {
   size_t n, done = 0;
   uint8_t(*ids)[16] = ids_snapshot(s, &n);
+  uint64_t target = as_db_committed_position(s->db);
+  struct timespec deadline; /* one wait for the whole list */
+  deadline_after(&deadline, AS_PIPELINE_WAIT_MS);
   for (size_t i = 0; ids && i < n; i++) {
-    pipe *p = acquire(s, ids[i], true);
+    pipe *p = acquire_until(s, ids[i], target, &deadline);
     if (p) {
       as_pipeline_stats st;
       fill_stats(s, p, &st);
