@@ -2,9 +2,10 @@
  * pipeline_bench.c — what pipelines cost (docs/pipelines.md, "Performance").
  *
  *   1. Append rate of a memory-only store (batches of 1,000 events) with no
- *      pipeline, then with 1 and 4 filter+reduce pipelines running: the
- *      pipelines run on their own worker, so the difference is the CPU they
- *      take from the writer on a shared machine, never a wait.
+ *      pipeline, then with 1 and 4 filter+reduce pipelines running, and the
+ *      process's CPU time per event (appending plus processing): the
+ *      pipelines run on their own worker, so appends never wait for them;
+ *      on a busy machine they only compete for CPU.
  *   2. Processing rate of one pipeline catching up from position 1 over a
  *      loaded store, for several operator chains: events/s through the
  *      pipeline alone.
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "allsource.h"
@@ -26,6 +28,14 @@ static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds (user + system) of the whole process so far. */
+static double cpu_s(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 static void quiet(void *ctx, as_log_level level, const char *msg) {}
@@ -137,7 +147,8 @@ int main(int argc, char **argv) {
   printf("# allsource-pipeline-bench: %" PRIu64 " events, durability none, batches of %d\n", n,
          BATCH);
   printf("\n## 1. append rate with pipelines running (worker caught up after)\n");
-  printf("%-28s %12s %14s\n", "pipelines", "appends/s", "catch-up (ms)");
+  printf("%-28s %12s %14s %16s\n", "pipelines", "appends/s", "catch-up (ms)",
+         "CPU us/event");
   for (int np = 0; np <= 4; np += np ? 3 : 1) {
     as_db *db = open_store();
     as_pipelines *p = open_pipes(db);
@@ -147,14 +158,17 @@ int main(int argc, char **argv) {
       snprintf(name, sizeof name, "fr%d", k);
       reg(p, name, FILTER_REDUCE, "\"now\"", ids[k]);
     }
+    double cpu0 = cpu_s();
     double secs = load(db, n);
     double t0 = now_s();
     as_pipeline_stats st;
     for (int k = 0; k < np; k++) wait_for(p, ids[k], n, &st);
     double lag_ms = (now_s() - t0) * 1e3;
+    double cpu_us = (cpu_s() - cpu0) * 1e6 / (double)n; /* appends + pipelines */
     char label[40];
     snprintf(label, sizeof label, "%d x filter+reduce", np);
-    printf("%-28s %12.0f %14.1f\n", np ? label : "none", (double)n / secs, lag_ms);
+    printf("%-28s %12.0f %14.1f %16.3f\n", np ? label : "none", (double)n / secs, lag_ms,
+           cpu_us);
     as_pipelines_free(p);
     as_db_close(db);
   }
