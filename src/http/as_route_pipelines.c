@@ -183,19 +183,22 @@ void as_route_pipeline_list(as_hreq *r) { respond_all(r, "pipelines", all_config
 
 void as_route_pipeline_stats_all(as_hreq *r) { respond_all(r, "stats", all_stats); }
 
-void as_route_pipeline_get(as_hreq *r) {
+/* Answers one pipeline's JSON document (its config, or its results). */
+static void respond_doc(as_hreq *r, as_err (*doc)(as_pipelines *, const uint8_t *, as_buf *)) {
   as_pipelines *s = service(r);
   uint8_t id[16];
   if (!s || !path_id(r, id)) return;
   as_buf b;
   as_buf_init(&b, 0);
-  if (as_pipelines_config_json(s, id, &b) == AS_ENOTFOUND) {
+  if (doc(s, id, &b) == AS_ENOTFOUND) {
     as_buf_free(&b);
     not_found(r, id, false);
     return;
   }
   respond(r, &b);
 }
+
+void as_route_pipeline_get(as_hreq *r) { respond_doc(r, as_pipelines_config_json); }
 
 void as_route_pipeline_delete(as_hreq *r) {
   as_pipelines *s = service(r);
@@ -260,16 +263,4 @@ void as_route_pipeline_reset(as_hreq *r) {
   respond(r, &b);
 }
 
-void as_route_pipeline_results(as_hreq *r) {
-  as_pipelines *s = service(r);
-  uint8_t id[16];
-  if (!s || !path_id(r, id)) return;
-  as_buf b;
-  as_buf_init(&b, 0);
-  if (as_pipelines_results_json(s, id, &b) == AS_ENOTFOUND) {
-    as_buf_free(&b);
-    not_found(r, id, false);
-    return;
-  }
-  respond(r, &b);
-}
+void as_route_pipeline_results(as_hreq *r) { respond_doc(r, as_pipelines_results_json); }

@@ -473,21 +473,17 @@ static run op_reduce(ctx *c, const as_pop *op, popstate *st, as_pv **cur) {
   rin in;
   run rr = reduce_in(c, r, *cur, &in);
   if (rr) return rr;
-  const char *g = in.g;
-  size_t glen = in.glen;
-  bool has = in.has;
-  double x = in.x;
-  pcell *cl = as_map_get(&st->groups, g, glen);
-  pcell next = cell_next(cl, has, x);
-  if (!isfinite(next.sum)) return failf(c, "the sum of group \"%.*s\" overflowed", (int)AS_MIN(glen, 64u), g);
+  pcell *cl = as_map_get(&st->groups, in.g, in.glen);
+  pcell next = cell_next(cl, in.has, in.x);
+  if (!isfinite(next.sum)) return failf(c, "the sum of group \"%.*s\" overflowed", (int)AS_MIN(in.glen, 64u), in.g);
   if (!cl) {
     if (as_map_count(&st->groups) >= r->max_groups)
-      return failf(c, "a new group \"%.*s\" would pass max_groups (%u)", (int)AS_MIN(glen, 64u),
-                   g, r->max_groups);
+      return failf(c, "a new group \"%.*s\" would pass max_groups (%u)", (int)AS_MIN(in.glen, 64u),
+                   in.g, r->max_groups);
     if (s->cells >= AS_PSTATE_MAX_CELLS)
       return failf(c, "the pipeline holds %u groups, the limit", AS_PSTATE_MAX_CELLS);
     cl = as_malloc(sizeof *cl);
-    if (!cl || as_map_put(&st->groups, g, glen, cl, NULL)) {
+    if (!cl || as_map_put(&st->groups, in.g, in.glen, cl, NULL)) {
       as_free(cl);
       return oom(c);
     }
@@ -496,7 +492,7 @@ static run op_reduce(ctx *c, const as_pop *op, popstate *st, as_pv **cur) {
   *cl = next;
   if (!c->need_out) return RUN_PASS;
   as_buf_reset(&s->scratch);
-  put_aggregation(&s->scratch, r->fn, g, glen, cl);
+  put_aggregation(&s->scratch, r->fn, in.g, in.glen, cl);
   return replace_with_scratch(c, cur);
 }
 
@@ -573,24 +569,20 @@ static run op_window(ctx *c, const as_pop *op, popstate *st, as_pv **cur) {
   rin in;
   run rr = reduce_in(c, r, *cur, &in);
   if (rr) return rr;
-  const char *g = in.g;
-  size_t glen = in.glen;
-  bool has = in.has;
-  double x = in.x;
   /* 1. The windows the event falls into: one session, or wins[first ..
    *    n_wins) for tumbling/sliding (the missing ones created). */
   uint32_t first = st->n_wins;
   pwin *session = NULL;
   if (op->wtype == AS_PW_SESSION) {
-    session = as_map_get(&st->sessions, g, glen);
+    session = as_map_get(&st->sessions, in.g, in.glen);
     if (!session || t >= session->end) {
       pwin *w = win_new(t, t + op->timeout_us);
-      if (!w || !(w->group = as_strndup(g, glen)) || !win_append(st, w)) {
+      if (!w || !(w->group = as_strndup(in.g, in.glen)) || !win_append(st, w)) {
         win_free(w);
         return oom(c);
       }
-      w->group_len = glen;
-      if (as_map_put(&st->sessions, g, glen, w, NULL)) {
+      w->group_len = in.glen;
+      if (as_map_put(&st->sessions, in.g, in.glen, w, NULL)) {
         st->n_wins--;
         win_free(w);
         return oom(c);
@@ -616,9 +608,9 @@ static run op_window(ctx *c, const as_pop *op, popstate *st, as_pv **cur) {
   pwin *only = session;
   uint32_t need = 0;
   if (only) {
-    need = as_map_get(&only->cells, g, glen) ? 0 : 1;
+    need = as_map_get(&only->cells, in.g, in.glen) ? 0 : 1;
   } else {
-    for (uint32_t i = lo; i < hi; i++) need += !as_map_get(&st->wins[i]->cells, g, glen);
+    for (uint32_t i = lo; i < hi; i++) need += !as_map_get(&st->wins[i]->cells, in.g, in.glen);
   }
   while (st->n_wins > op->max_windows || s->cells + need > AS_PSTATE_MAX_CELLS) {
     uint32_t before = st->n_wins;
@@ -633,28 +625,28 @@ static run op_window(ctx *c, const as_pop *op, popstate *st, as_pv **cur) {
   pwin *out_w = only ? only : st->wins[lo];
   for (uint32_t i = lo; only ? i < 1 : i < hi; i++) {
     pwin *w = only ? only : st->wins[i];
-    pcell *cl = as_map_get(&w->cells, g, glen);
+    pcell *cl = as_map_get(&w->cells, in.g, in.glen);
     if (!cl && as_map_count(&w->cells) >= r->max_groups)
       return failf(c, "a new group \"%.*s\" would pass max_groups (%u) in a window",
-                   (int)AS_MIN(glen, 64u), g, r->max_groups);
-    pcell next = cell_next(cl, has, x);
+                   (int)AS_MIN(in.glen, 64u), in.g, r->max_groups);
+    pcell next = cell_next(cl, in.has, in.x);
     if (!isfinite(next.sum))
-      return failf(c, "the sum of group \"%.*s\" overflowed", (int)AS_MIN(glen, 64u), g);
+      return failf(c, "the sum of group \"%.*s\" overflowed", (int)AS_MIN(in.glen, 64u), in.g);
   }
   pcell *out_cell = NULL;
   for (uint32_t i = lo; only ? i < 1 : i < hi; i++) {
     pwin *w = only ? only : st->wins[i];
-    pcell *cl = as_map_get(&w->cells, g, glen);
+    pcell *cl = as_map_get(&w->cells, in.g, in.glen);
     if (!cl) {
       cl = as_malloc(sizeof *cl);
-      if (!cl || as_map_put(&w->cells, g, glen, cl, NULL)) {
+      if (!cl || as_map_put(&w->cells, in.g, in.glen, cl, NULL)) {
         as_free(cl);
         return oom(c);
       }
       *cl = (pcell){0, 0, 0.0, 0.0, 0.0};
       s->cells++;
     }
-    *cl = cell_next(cl, has, x);
+    *cl = cell_next(cl, in.has, in.x);
     w->events++;
     w->last = t;
     if (only) w->end = t + op->timeout_us;
@@ -662,7 +654,7 @@ static run op_window(ctx *c, const as_pop *op, popstate *st, as_pv **cur) {
   }
   if (!c->need_out) return RUN_PASS;
   as_buf_reset(&s->scratch);
-  put_window_out(&s->scratch, op, out_w, g, glen, out_cell);
+  put_window_out(&s->scratch, op, out_w, in.g, in.glen, out_cell);
   return replace_with_scratch(c, cur);
 }
 
