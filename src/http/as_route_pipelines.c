@@ -200,15 +200,18 @@ static void respond_doc(as_hreq *r, as_err (*doc)(as_pipelines *, const uint8_t 
 
 void as_route_pipeline_get(as_hreq *r) { respond_doc(r, as_pipelines_config_json); }
 
-void as_route_pipeline_delete(as_hreq *r) {
+/* Runs a change of pipeline {id} (delete, or reset with *start), then
+ * answers {"pipeline_id":..., <tail>} or the error. */
+static void change(as_hreq *r, bool is_delete) {
   as_pipelines *s = service(r);
   uint8_t id[16];
   if (!s || !path_id(r, id)) return;
+  uint64_t start = 0;
   as_pipeline_error e;
   memset(&e, 0, sizeof e);
-  as_err rc = as_pipelines_delete(s, id, &e);
+  as_err rc = is_delete ? as_pipelines_delete(s, id, &e) : as_pipelines_reset(s, id, &start, &e);
   if (rc == AS_ENOTFOUND) {
-    not_found(r, id, true);
+    not_found(r, id, is_delete);
     return;
   }
   if (rc) {
@@ -219,9 +222,15 @@ void as_route_pipeline_delete(as_hreq *r) {
   as_uuid_format(id, ids);
   as_buf b;
   as_buf_init(&b, 0);
-  as_buf_printf(&b, "{\"pipeline_id\":\"%s\",\"removed\":true}", ids);
+  as_buf_printf(&b, "{\"pipeline_id\":\"%s\",", ids);
+  if (is_delete)
+    as_buf_puts(&b, "\"removed\":true}");
+  else
+    as_buf_printf(&b, "\"reset\":true,\"start_position\":%llu}", (unsigned long long)start);
   respond(r, &b);
 }
+
+void as_route_pipeline_delete(as_hreq *r) { change(r, true); }
 
 void as_route_pipeline_stats(as_hreq *r) {
   as_pipelines *s = service(r);
@@ -238,29 +247,6 @@ void as_route_pipeline_stats(as_hreq *r) {
   respond(r, &b);
 }
 
-void as_route_pipeline_reset(as_hreq *r) {
-  as_pipelines *s = service(r);
-  uint8_t id[16];
-  if (!s || !path_id(r, id)) return;
-  uint64_t start = 0;
-  as_pipeline_error e;
-  memset(&e, 0, sizeof e);
-  as_err rc = as_pipelines_reset(s, id, &start, &e);
-  if (rc == AS_ENOTFOUND) {
-    not_found(r, id, false);
-    return;
-  }
-  if (rc) {
-    service_error(r, rc, &e);
-    return;
-  }
-  char ids[37];
-  as_uuid_format(id, ids);
-  as_buf b;
-  as_buf_init(&b, 0);
-  as_buf_printf(&b, "{\"pipeline_id\":\"%s\",\"reset\":true,\"start_position\":%llu}", ids,
-                (unsigned long long)start);
-  respond(r, &b);
-}
+void as_route_pipeline_reset(as_hreq *r) { change(r, false); }
 
 void as_route_pipeline_results(as_hreq *r) { respond_doc(r, as_pipelines_results_json); }
