@@ -58,6 +58,15 @@ static const as_route g_routes[] = {
     {"DELETE", "/api/v1/schemas/{subject}/versions/{version}", as_route_schema_version_delete, 0},
     {"PUT", "/api/v1/schemas/{subject}/compatibility", as_route_schema_compat_put, AS_ROUTE_BODY},
     {"PUT", "/api/v1/schemas/{subject}/enforcement", as_route_schema_enforce_put, AS_ROUTE_BODY},
+    /* stream-processing pipelines (as_route_pipelines.c) */
+    {"POST", "/api/v1/pipelines", as_route_pipeline_register, AS_ROUTE_BODY},
+    {"GET", "/api/v1/pipelines", as_route_pipeline_list, 0},
+    {"GET", "/api/v1/pipelines/stats", as_route_pipeline_stats_all, 0},
+    {"GET", "/api/v1/pipelines/{id}", as_route_pipeline_get, 0},
+    {"DELETE", "/api/v1/pipelines/{id}", as_route_pipeline_delete, 0},
+    {"GET", "/api/v1/pipelines/{id}/stats", as_route_pipeline_stats, 0},
+    {"PUT", "/api/v1/pipelines/{id}/reset", as_route_pipeline_reset, 0},
+    {"GET", "/api/v1/pipelines/{id}/results", as_route_pipeline_results, 0},
 };
 
 _Static_assert(AS_ARRAY_LEN(g_routes) <= AS_ROUTES_MAX, "raise AS_ROUTES_MAX");
@@ -656,6 +665,7 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
   else
     as_server_config_init(&s->cfg);
   s->registry = s->cfg.registry;
+  s->pipelines = s->cfg.pipelines;
   if (s->cfg.threads == 0) s->cfg.threads = 1;
   s->log.fn = s->cfg.log_fn;
   s->log.ctx = s->cfg.log_ctx;

@@ -67,6 +67,7 @@ struct as_server {
   as_route_c routes[AS_ROUTES_MAX]; /* g_routes, compiled */
   as_db *db;
   as_registry *registry; /* borrowed from cfg; NULL = no schema routes */
+  as_pipelines *pipelines; /* borrowed from cfg; NULL = pipelines disabled */
   struct MHD_Daemon *d;
   as_ws_hub *hub;
   as_server_config cfg;
@@ -212,5 +213,15 @@ void as_route_schema_enforce_put(as_hreq *r);
 /** After an append failed before queueing: if the schema registry refused
  *  it, keeps the validator's errors for the response (r->error_extra). */
 void as_route_schema_rejection(as_hreq *r, const as_event_in *ev, size_t n);
+
+/* as_route_pipelines.c: stream-processing pipelines */
+void as_route_pipeline_register(as_hreq *r);
+void as_route_pipeline_list(as_hreq *r);
+void as_route_pipeline_stats_all(as_hreq *r);
+void as_route_pipeline_get(as_hreq *r);
+void as_route_pipeline_delete(as_hreq *r);
+void as_route_pipeline_stats(as_hreq *r);
+void as_route_pipeline_reset(as_hreq *r);
+void as_route_pipeline_results(as_hreq *r);
 
 #endif /* AS_HTTP_INT_H */

@@ -16,6 +16,7 @@
 #include "allsource.h"
 #include "core/as_log.h"
 #include "http/as_http.h"
+#include "services/as_pipeline.h"
 #include "services/as_registry.h"
 
 static void usage(FILE *f) {
@@ -42,6 +43,8 @@ static void usage(FILE *f) {
           "                         through the API, else enforce)\n"
           "  --schema-subject-suffix S  events of type T are checked against subject T+S\n"
           "                         (ALLSOURCE_SCHEMA_SUBJECT_SUFFIX; default empty)\n"
+          "  --max-pipelines N      stream-processing pipelines allowed, 0 = pipelines off\n"
+          "                         (ALLSOURCE_MAX_PIPELINES; default 100, at most 1000)\n"
           "  --log-level LEVEL      error | warn | info | debug (ALLSOURCE_LOG_LEVEL; default info)\n"
           "  --help, --version\n");
 }
@@ -107,6 +110,7 @@ int main(int argc, char **argv) {
   const char *snap_keep = getenv("ALLSOURCE_SNAPSHOT_KEEP");
   const char *schema_enf = getenv("ALLSOURCE_SCHEMA_ENFORCEMENT");
   const char *schema_suffix = getenv("ALLSOURCE_SCHEMA_SUBJECT_SUFFIX");
+  const char *max_pipelines = getenv("ALLSOURCE_MAX_PIPELINES");
 
   static const struct option longopts[] = {
       {"listen", required_argument, 0, 'l'},
@@ -124,6 +128,7 @@ int main(int argc, char **argv) {
       {"snapshot-keep", required_argument, 0, 'K'},
       {"schema-enforcement", required_argument, 0, 'E'},
       {"schema-subject-suffix", required_argument, 0, 'X'},
+      {"max-pipelines", required_argument, 0, 'P'},
       {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, 'V'},
       {0, 0, 0, 0}};
@@ -144,6 +149,7 @@ int main(int argc, char **argv) {
       case 'K': snap_keep = optarg; break;
       case 'E': schema_enf = optarg; break;
       case 'X': schema_suffix = optarg; break;
+      case 'P': max_pipelines = optarg; break;
       case 'h': usage(stdout); return 0;
       case 'V': printf("allsourced %s\n", AS_VERSION_STRING); return 0;
       default: usage(stderr); return 2;
@@ -224,6 +230,17 @@ int main(int argc, char **argv) {
     }
     rcfg.pin_enforcement = true;
   }
+  as_pipelines_config pcfg;
+  as_pipelines_config_init(&pcfg);
+  pcfg.log_level = opt.log_level;
+  if (max_pipelines) {
+    if (parse_u64(max_pipelines, 0, AS_PIPELINE_HARD_MAX, &v)) {
+      fprintf(stderr, "allsourced: bad --max-pipelines '%s' (0-%u)\n", max_pipelines,
+              AS_PIPELINE_HARD_MAX);
+      return 2;
+    }
+    pcfg.max_pipelines = (uint32_t)v;
+  }
   as_logger log = {NULL, NULL, opt.log_level};
 
   /* Block the shutdown signals before any thread starts, so they all
@@ -260,10 +277,26 @@ int main(int argc, char **argv) {
   }
   as_db_set_validator(db, as_registry_check_event, reg);
   cfg.registry = reg;
+  /* Pipelines: definitions replayed from the meta store, state rebuilt from
+   * the log by their worker (as_pipeline.h).  Freed before the store. */
+  as_pipelines *pipes = NULL;
+  if (pcfg.max_pipelines) {
+    as_pipeline_error perr;
+    rc = as_pipelines_open(db, &pcfg, &pipes, &perr);
+    if (rc) {
+      as__log(&log, AS_LOG_ERROR, "cannot open the pipelines: %s (%s)", perr.message,
+              as_errname(rc));
+      as_db_close(db);
+      as_registry_free(reg);
+      return 1;
+    }
+  }
+  cfg.pipelines = pipes;
   as_server *srv;
   rc = as_server_start(db, &cfg, &srv, &err);
   if (rc) {
     as__log(&log, AS_LOG_ERROR, "%s", err.message);
+    as_pipelines_free(pipes);
     as_db_close(db);
     as_registry_free(reg);
     return 1;
@@ -281,6 +314,7 @@ int main(int argc, char **argv) {
   as__log(&log, AS_LOG_INFO, "received %s: shutting down",
           sig == SIGTERM ? "SIGTERM" : "SIGINT");
   as_server_stop(srv, 10000);
+  as_pipelines_free(pipes);
   as_db_close(db);
   as_registry_free(reg);
   as__log(&log, AS_LOG_INFO, "stopped");
