@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/as_alloc.h"
@@ -57,7 +58,31 @@ static const as_route g_routes[] = {
     {"DELETE", "/api/v1/schemas/{subject}/versions/{version}", as_route_schema_version_delete, 0},
     {"PUT", "/api/v1/schemas/{subject}/compatibility", as_route_schema_compat_put, AS_ROUTE_BODY},
     {"PUT", "/api/v1/schemas/{subject}/enforcement", as_route_schema_enforce_put, AS_ROUTE_BODY},
+    /* replay (as_route_replay.c, docs/replay.md) and Prometheus metrics
+     * (as_route_metrics.c, docs/metrics.md) */
+    {"POST", "/api/v1/replay", as_route_replay_start, AS_ROUTE_BODY},
+    {"GET", "/api/v1/replay", as_route_replay_list, 0},
+    {"GET", "/api/v1/replay/{id}", as_route_replay_get, 0},
+    {"DELETE", "/api/v1/replay/{id}", as_route_replay_delete, 0},
+    {"POST", "/api/v1/replay/{id}/cancel", as_route_replay_cancel, 0},
+    {"GET", "/api/v1/replay/{id}/state", as_route_replay_state, 0},
+    {"GET", "/metrics", as_route_metrics, 0},
 };
+
+const as_route *as__http_routes(size_t *n) {
+  *n = AS_ARRAY_LEN(g_routes);
+  return g_routes;
+}
+
+/* Request accounting slots (as_metrics): one per route, then these. */
+#define SLOT_UNMATCHED AS_ARRAY_LEN(g_routes)
+#define SLOT_PREFLIGHT (AS_ARRAY_LEN(g_routes) + 1)
+
+static uint64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 /* Splits "/a/b/c" into segments in place-free form: pointers and lengths. */
 typedef struct seg {
@@ -173,6 +198,7 @@ static void add_common_headers(struct MHD_Response *resp) {
 }
 
 static void count_status(as_hreq *r, unsigned status) {
+  r->status = status;
   if (status >= 500)
     atomic_fetch_add(&r->srv->responses_5xx, 1);
   else if (status >= 400)
@@ -416,6 +442,7 @@ static void preflight(as_hreq *r) {
   const char *req = as_hreq_header(r, "Access-Control-Request-Headers");
   MHD_add_response_header(resp, "Access-Control-Allow-Headers", req ? req : "*");
   MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
+  r->status = 204;
   MHD_queue_response(r->conn, 204, resp);
   MHD_destroy_response(resp);
 }
@@ -492,11 +519,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     r->srv = s;
     r->conn = conn;
     r->method = method;
+    r->start_us = mono_us();
     as_buf_init(&r->body, s->cfg.max_body);
     *con_cls = r;
     atomic_fetch_add(&s->requests_total, 1);
     atomic_fetch_add(&s->in_flight, 1);
     route_request(r, url);
+    r->slot = r->route ? (size_t)(r->route - g_routes)
+              : strcmp(method, "OPTIONS") == 0 ? SLOT_PREFLIGHT
+                                               : SLOT_UNMATCHED;
+    as_metrics_start(&s->metrics, r->slot);
     if (!r->responded && r->route) {
       const char *cl = as_hreq_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
       if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body)
@@ -507,6 +539,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     return MHD_YES;
   }
   if (*upload_size) {
+    r->bytes_in += *upload_size;
     if (!r->responded && !r->body_too_big &&
         as_buf_append(&r->body, upload, *upload_size) != AS_OK)
       r->body_too_big = true;
@@ -539,6 +572,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   as_server *s = cls;
   as_hreq *r = *con_cls;
   if (!r) return;
+  as_metrics_observe(&s->metrics, r->slot, r->status, mono_us() - r->start_us, r->bytes_in);
   as_buf_free(&r->body);
   for (as_scratch *p = r->scratch; p;) {
     as_scratch *n = p->next;
@@ -634,6 +668,11 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
   else
     as_server_config_init(&s->cfg);
   s->registry = s->cfg.registry;
+  s->replay = s->cfg.replay;
+  if (as_metrics_init(&s->metrics, AS_ARRAY_LEN(g_routes) + 2)) {
+    as_free(s);
+    return AS_ENOMEM;
+  }
   if (s->cfg.threads == 0) s->cfg.threads = 1;
   s->log.fn = s->cfg.log_fn;
   s->log.ctx = s->cfg.log_ctx;
@@ -647,6 +686,7 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
       snprintf(err->message, sizeof err->message,
                "invalid listen address '%s' (want ADDR:PORT)", s->cfg.listen);
     }
+    as_metrics_free(&s->metrics);
     as_free(s);
     return AS_EINVAL;
   }
@@ -674,6 +714,7 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
                                         (intptr_t)s->cfg.threads, NULL};
   opts[k++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
   if (as_ws_hub_start(db, &s->log, &s->hub)) {
+    as_metrics_free(&s->metrics);
     as_free(s);
     return AS_ENOMEM;
   }
@@ -687,6 +728,7 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
       snprintf(err->message, sizeof err->message, "cannot listen on %s: %s",
                s->cfg.listen, e ? strerror(e) : "unknown error");
     }
+    as_metrics_free(&s->metrics);
     as_free(s);
     return AS_EIO;
   }
@@ -714,5 +756,6 @@ void as_server_stop(as_server *s, unsigned drain_ms) {
     usleep(10000);
   }
   MHD_stop_daemon(s->d);
+  as_metrics_free(&s->metrics);
   as_free(s);
 }

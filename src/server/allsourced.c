@@ -17,6 +17,7 @@
 #include "core/as_log.h"
 #include "http/as_http.h"
 #include "services/as_registry.h"
+#include "services/as_replay.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -42,6 +43,9 @@ static void usage(FILE *f) {
           "                         through the API, else enforce)\n"
           "  --schema-subject-suffix S  events of type T are checked against subject T+S\n"
           "                         (ALLSOURCE_SCHEMA_SUBJECT_SUFFIX; default empty)\n"
+          "  --max-replays N        replays running at once, 1-64 (ALLSOURCE_MAX_REPLAYS; default 4)\n"
+          "  --max-replay-records N replay records kept, finished ones dropped oldest first;\n"
+          "                         at least --max-replays (ALLSOURCE_MAX_REPLAY_RECORDS; default 100)\n"
           "  --log-level LEVEL      error | warn | info | debug (ALLSOURCE_LOG_LEVEL; default info)\n"
           "  --help, --version\n");
 }
@@ -107,6 +111,8 @@ int main(int argc, char **argv) {
   const char *snap_keep = getenv("ALLSOURCE_SNAPSHOT_KEEP");
   const char *schema_enf = getenv("ALLSOURCE_SCHEMA_ENFORCEMENT");
   const char *schema_suffix = getenv("ALLSOURCE_SCHEMA_SUBJECT_SUFFIX");
+  const char *max_replays = getenv("ALLSOURCE_MAX_REPLAYS");
+  const char *max_replay_records = getenv("ALLSOURCE_MAX_REPLAY_RECORDS");
 
   static const struct option longopts[] = {
       {"listen", required_argument, 0, 'l'},
@@ -124,6 +130,8 @@ int main(int argc, char **argv) {
       {"snapshot-keep", required_argument, 0, 'K'},
       {"schema-enforcement", required_argument, 0, 'E'},
       {"schema-subject-suffix", required_argument, 0, 'X'},
+      {"max-replays", required_argument, 0, 'R'},
+      {"max-replay-records", required_argument, 0, 'Q'},
       {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, 'V'},
       {0, 0, 0, 0}};
@@ -144,6 +152,8 @@ int main(int argc, char **argv) {
       case 'K': snap_keep = optarg; break;
       case 'E': schema_enf = optarg; break;
       case 'X': schema_suffix = optarg; break;
+      case 'R': max_replays = optarg; break;
+      case 'Q': max_replay_records = optarg; break;
       case 'h': usage(stdout); return 0;
       case 'V': printf("allsourced %s\n", AS_VERSION_STRING); return 0;
       default: usage(stderr); return 2;
@@ -224,6 +234,26 @@ int main(int argc, char **argv) {
     }
     rcfg.pin_enforcement = true;
   }
+  as_replay_config pcfg;
+  as_replay_config_init(&pcfg);
+  pcfg.log_level = opt.log_level;
+  if (max_replays) {
+    if (parse_u64(max_replays, 1, AS_REPLAY_MAX_RUNNING_LIMIT, &v)) {
+      fprintf(stderr, "allsourced: bad --max-replays '%s' (1-%u)\n", max_replays,
+              AS_REPLAY_MAX_RUNNING_LIMIT);
+      return 2;
+    }
+    pcfg.max_running = (uint32_t)v;
+    if (pcfg.max_records < pcfg.max_running) pcfg.max_records = pcfg.max_running;
+  }
+  if (max_replay_records) {
+    if (parse_u64(max_replay_records, pcfg.max_running, AS_REPLAY_MAX_RECORDS_LIMIT, &v)) {
+      fprintf(stderr, "allsourced: bad --max-replay-records '%s' (%u-%u, at least --max-replays)\n",
+              max_replay_records, pcfg.max_running, AS_REPLAY_MAX_RECORDS_LIMIT);
+      return 2;
+    }
+    pcfg.max_records = (uint32_t)v;
+  }
   as_logger log = {NULL, NULL, opt.log_level};
 
   /* Block the shutdown signals before any thread starts, so they all
@@ -260,10 +290,21 @@ int main(int argc, char **argv) {
   }
   as_db_set_validator(db, as_registry_check_event, reg);
   cfg.registry = reg;
+  /* Replays run on their own worker threads; closed before the store. */
+  as_replay_mgr *replay;
+  rc = as_replay_open(db, &pcfg, &replay);
+  if (rc) {
+    as__log(&log, AS_LOG_ERROR, "cannot start the replay manager: %s", as_strerror(rc));
+    as_db_close(db);
+    as_registry_free(reg);
+    return 1;
+  }
+  cfg.replay = replay;
   as_server *srv;
   rc = as_server_start(db, &cfg, &srv, &err);
   if (rc) {
     as__log(&log, AS_LOG_ERROR, "%s", err.message);
+    as_replay_close(replay);
     as_db_close(db);
     as_registry_free(reg);
     return 1;
@@ -281,6 +322,7 @@ int main(int argc, char **argv) {
   as__log(&log, AS_LOG_INFO, "received %s: shutting down",
           sig == SIGTERM ? "SIGTERM" : "SIGINT");
   as_server_stop(srv, 10000);
+  as_replay_close(replay); /* cancels running replays, joins their workers */
   as_db_close(db);
   as_registry_free(reg);
   as__log(&log, AS_LOG_INFO, "stopped");
