@@ -42,6 +42,20 @@ static as_replay_mgr *open_mgr(as_db *db, uint32_t max_running, uint32_t max_rec
   return m;
 }
 
+/* Declares `db` (memory-only) and `m` (its replay manager) in a test case;
+ * FX_CLOSE() closes both (the manager first, as the contract requires). */
+#define FX_OPEN(max_running, max_records)                            \
+  as_db *db = open_mem();                                            \
+  REQUIRE(db);                                                       \
+  as_replay_mgr *m = open_mgr(db, max_running, max_records);         \
+  if (!m) as_db_close(db);                                           \
+  REQUIRE(m)
+#define FX_CLOSE()      \
+  do {                  \
+    as_replay_close(m); \
+    as_db_close(db);    \
+  } while (0)
+
 static void append1(as_db *db, const char *entity, const char *type, const char *payload) {
   as_event_in e;
   ev_init(&e, entity, type, payload);
@@ -127,10 +141,7 @@ static int64_t ts_at(as_db *db, uint64_t pos) {
 /* --- Validation ----------------------------------------------------------- */
 
 AS_TEST(rejects_bad_requests_and_records_nothing) {
-  as_db *db = open_mem();
-  REQUIRE(db);
-  as_replay_mgr *m = open_mgr(db, 0, 0);
-  REQUIRE(m);
+  FX_OPEN(0, 0);
   fill(db, 10, 0);
   as_replay_request rq;
   as_error err;
@@ -169,8 +180,7 @@ AS_TEST(rejects_bad_requests_and_records_nothing) {
   CHECK_EQ_INT(st.started, 0);
   as_replay_list(m, NULL, NULL, &n);
   CHECK_EQ_INT(n, 0);
-  as_replay_close(m);
-  as_db_close(db);
+  FX_CLOSE();
 }
 
 AS_TEST(config_limits_are_checked) {
@@ -193,10 +203,7 @@ AS_TEST(config_limits_are_checked) {
 /* --- Results ---------------------------------------------------------------- */
 
 AS_TEST(full_replay_counts_exactly_and_leaves_live_projections_alone) {
-  as_db *db = open_mem();
-  REQUIRE(db);
-  as_replay_mgr *m = open_mgr(db, 0, 0);
-  REQUIRE(m);
+  FX_OPEN(0, 0);
   fill(db, 500, 0);
   uint64_t live_before[4];
   for (int t = 0; t < 4; t++) {
@@ -247,15 +254,11 @@ AS_TEST(full_replay_counts_exactly_and_leaves_live_projections_alone) {
       as_free(b);
     }
   }
-  as_replay_close(m);
-  as_db_close(db);
+  FX_CLOSE();
 }
 
 AS_TEST(filters_and_time_bounds_select_exactly) {
-  as_db *db = open_mem();
-  REQUIRE(db);
-  as_replay_mgr *m = open_mgr(db, 0, 0);
-  REQUIRE(m);
+  FX_OPEN(0, 0);
   fill(db, 600, 50); /* 12 groups of distinct timestamps */
   int64_t t_lo = ts_at(db, 101), t_hi = ts_at(db, 450);
   REQUIRE(t_lo && t_hi && t_lo < t_hi);
@@ -304,15 +307,11 @@ AS_TEST(filters_and_time_bounds_select_exactly) {
     CHECK(rc == AS_OK || (rc == AS_ENOTFOUND && which == 2));
     if (!rc) as_free(j);
   }
-  as_replay_close(m);
-  as_db_close(db);
+  FX_CLOSE();
 }
 
 AS_TEST(entity_state_matches_as_entity_state_up_to_a_time) {
-  as_db *db = open_mem();
-  REQUIRE(db);
-  as_replay_mgr *m = open_mgr(db, 0, 0);
-  REQUIRE(m);
+  FX_OPEN(0, 0);
   fill(db, 300, 30);
   int64_t t = ts_at(db, 170);
   for (int e = 0; e < 5; e++) {
@@ -342,15 +341,11 @@ AS_TEST(entity_state_matches_as_entity_state_up_to_a_time) {
                  AS_ENOTFOUND);
     CHECK_EQ_INT(which, 2);
   }
-  as_replay_close(m);
-  as_db_close(db);
+  FX_CLOSE();
 }
 
 AS_TEST(empty_selection_completes_at_100_percent) {
-  as_db *db = open_mem();
-  REQUIRE(db);
-  as_replay_mgr *m = open_mgr(db, 0, 0);
-  REQUIRE(m);
+  FX_OPEN(0, 0);
   as_replay_request rq;
   start_default(&rq);
   as_replay_info info;
@@ -359,8 +354,7 @@ AS_TEST(empty_selection_completes_at_100_percent) {
   CHECK_EQ_INT(wait_done(m, info.id, &info), AS_REPLAY_COMPLETED);
   CHECK(info.progress_percentage == 100.0);
   CHECK_EQ_INT(info.from_position, 0);
-  as_replay_close(m);
-  as_db_close(db);
+  FX_CLOSE();
 }
 
 /* --- A gated projection: apply() blocks until the test opens the gate ---- */
@@ -475,10 +469,7 @@ static void *open_later(void *arg) {
 }
 
 AS_TEST(cancel_mid_replay_stops_between_batches) {
-  as_db *db = open_mem();
-  REQUIRE(db);
-  as_replay_mgr *m = open_mgr(db, 0, 0);
-  REQUIRE(m);
+  FX_OPEN(0, 0);
   gate g;
   gate_init(&g, 25);
   REQUIRE(as_replay_add_projection(m, "gated", gate_factory, &g) == AS_OK);
@@ -526,16 +517,12 @@ AS_TEST(cancel_mid_replay_stops_between_batches) {
   CHECK_EQ_INT(st.cancelled, 1);
   CHECK_EQ_INT(st.completed, 0);
   CHECK_EQ_INT(st.events_processed, 30);
-  as_replay_close(m);
-  as_db_close(db);
+  FX_CLOSE();
   gate_fini(&g);
 }
 
 AS_TEST(failed_events_are_counted_and_the_replay_goes_on) {
-  as_db *db = open_mem();
-  REQUIRE(db);
-  as_replay_mgr *m = open_mgr(db, 0, 0);
-  REQUIRE(m);
+  FX_OPEN(0, 0);
   gate g;
   gate_init(&g, UINT64_MAX);
   g.fail_every = 7;
@@ -555,10 +542,7 @@ AS_TEST(failed_events_are_counted_and_the_replay_goes_on) {
 }
 
 AS_TEST(several_targets_need_a_projection_name_to_read) {
-  as_db *db = open_mem();
-  REQUIRE(db);
-  as_replay_mgr *m = open_mgr(db, 0, 0);
-  REQUIRE(m);
+  FX_OPEN(0, 0);
   fill(db, 20, 0);
   as_replay_request rq;
   start_default(&rq);
@@ -575,17 +559,13 @@ AS_TEST(several_targets_need_a_projection_name_to_read) {
   uint8_t unknown[16] = {1};
   CHECK_EQ_INT(as_replay_state(m, unknown, NULL, 0, "e-1", 3, &j, &l, &which), AS_ENOTFOUND);
   CHECK_EQ_INT(which, 0);
-  as_replay_close(m);
-  as_db_close(db);
+  FX_CLOSE();
 }
 
 /* --- Limits -------------------------------------------------------------- */
 
 AS_TEST(running_limit_refuses_and_records_limit_drops_the_oldest) {
-  as_db *db = open_mem();
-  REQUIRE(db);
-  as_replay_mgr *m = open_mgr(db, 1, 2);
-  REQUIRE(m);
+  FX_OPEN(1, 2);
   gate g;
   gate_init(&g, 0);
   REQUIRE(as_replay_add_projection(m, "gated", gate_factory, &g) == AS_OK);
@@ -628,10 +608,7 @@ static void list_cb(void *arg, const as_replay_info *i) {
 }
 
 AS_TEST(list_is_in_start_order) {
-  as_db *db = open_mem();
-  REQUIRE(db);
-  as_replay_mgr *m = open_mgr(db, 0, 0);
-  REQUIRE(m);
+  FX_OPEN(0, 0);
   fill(db, 10, 0);
   uint8_t ids[5][16];
   for (int i = 0; i < 5; i++) {
@@ -648,17 +625,13 @@ AS_TEST(list_is_in_start_order) {
   CHECK_EQ_INT(n, 5);
   CHECK_EQ_INT(acc.n, 5);
   for (int i = 0; i < 5; i++) CHECK(memcmp(acc.ids[i], ids[i], 16) == 0);
-  as_replay_close(m);
-  as_db_close(db);
+  FX_CLOSE();
 }
 
 /* --- Time ------------------------------------------------------------------ */
 
 AS_TEST(throttle_bounds_the_rate_and_rate_is_measured_to_completion) {
-  as_db *db = open_mem();
-  REQUIRE(db);
-  as_replay_mgr *m = open_mgr(db, 0, 0);
-  REQUIRE(m);
+  FX_OPEN(0, 0);
   fill(db, 400, 0);
   as_replay_request rq;
   start_default(&rq);
@@ -683,15 +656,11 @@ AS_TEST(throttle_bounds_the_rate_and_rate_is_measured_to_completion) {
   CHECK_EQ_INT(st.duration_count, 1);
   CHECK(st.duration_sum >= 0.35);
   CHECK_EQ_INT(st.duration_buckets[2], 1); /* (0.1, 1] s */
-  as_replay_close(m);
-  as_db_close(db);
+  FX_CLOSE();
 }
 
 AS_TEST(close_cancels_running_replays_promptly) {
-  as_db *db = open_mem();
-  REQUIRE(db);
-  as_replay_mgr *m = open_mgr(db, 0, 0);
-  REQUIRE(m);
+  FX_OPEN(0, 0);
   fill(db, 1000, 0);
   for (int i = 0; i < 3; i++) {
     as_replay_request rq;
@@ -732,10 +701,7 @@ static void *append_loop(void *arg) {
 }
 
 AS_TEST(replays_racing_appenders_see_exactly_their_selection) {
-  as_db *db = open_mem();
-  REQUIRE(db);
-  as_replay_mgr *m = open_mgr(db, 4, 64);
-  REQUIRE(m);
+  FX_OPEN(4, 64);
   fill(db, 2000, 0);
   atomic_bool stop = false;
   appender ap[3];
@@ -784,8 +750,7 @@ AS_TEST(replays_racing_appenders_see_exactly_their_selection) {
   }
   atomic_store(&stop, true);
   for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
-  as_replay_close(m);
-  as_db_close(db);
+  FX_CLOSE();
 }
 
 typedef struct chaos {
@@ -841,10 +806,7 @@ static void *chaos_loop(void *arg) {
 }
 
 AS_TEST(concurrent_api_calls_from_many_threads) {
-  as_db *db = open_mem();
-  REQUIRE(db);
-  as_replay_mgr *m = open_mgr(db, 3, 8);
-  REQUIRE(m);
+  FX_OPEN(3, 8);
   fill(db, 3000, 0);
   chaos c[4];
   pthread_t th[4];
@@ -863,8 +825,7 @@ AS_TEST(concurrent_api_calls_from_many_threads) {
   as_replay_stats_get(m, &st);
   CHECK_EQ_INT(st.started, started);
   CHECK(st.records <= 8);
-  as_replay_close(m);
-  as_db_close(db);
+  FX_CLOSE();
 }
 
 AS_TEST_MAIN()
