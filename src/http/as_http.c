@@ -718,6 +718,8 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
     as_free(s);
     return AS_ENOMEM;
   }
+  pthread_mutex_init(&s->stats_mu, NULL);
+  s->stats_hub = s->hub;
   s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                           MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
   if (!s->d) {
@@ -729,6 +731,7 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
                s->cfg.listen, e ? strerror(e) : "unknown error");
     }
     as_metrics_free(&s->metrics);
+    pthread_mutex_destroy(&s->stats_mu);
     as_free(s);
     return AS_EIO;
   }
@@ -746,6 +749,10 @@ void as_server_stop(as_server *s, unsigned drain_ms) {
   if (!s) return;
   MHD_socket fd = MHD_quiesce_daemon(s->d);
   if (fd != MHD_INVALID_SOCKET) close(fd);
+  /* /metrics stops reading the hub's counters before the hub is freed. */
+  pthread_mutex_lock(&s->stats_mu);
+  s->stats_hub = NULL;
+  pthread_mutex_unlock(&s->stats_mu);
   /* WebSockets get a close frame; parked subscriptions resume and end. */
   as_ws_hub_stop(s->hub);
   s->hub = NULL;
@@ -757,5 +764,6 @@ void as_server_stop(as_server *s, unsigned drain_ms) {
   }
   MHD_stop_daemon(s->d);
   as_metrics_free(&s->metrics);
+  pthread_mutex_destroy(&s->stats_mu);
   as_free(s);
 }

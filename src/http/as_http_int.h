@@ -21,6 +21,7 @@
 #define AS_HTTP_INT_H
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -52,6 +53,9 @@ struct as_server {
   as_registry *registry; /* borrowed from cfg; NULL = no schema routes */
   as_replay_mgr *replay; /* borrowed from cfg; NULL = replay routes 503 */
   as_metrics metrics;    /* request accounting, one slot per route + 2 */
+  pthread_mutex_t stats_mu; /* guards stats_hub (a scrape, not a request) */
+  as_ws_hub *stats_hub;  /* the hub whose counters /metrics reads; NULL
+                            once as_server_stop() begins to free it */
   struct MHD_Daemon *d;
   as_ws_hub *hub;
   as_server_config cfg;

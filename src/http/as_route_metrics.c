@@ -146,7 +146,9 @@ static void replay_metrics(as_buf *b, as_server *s) {
 
 static void ws_metrics(as_buf *b, as_server *s) {
   as_ws_stats ws;
-  as_ws_stats_get(s->hub, &ws);
+  pthread_mutex_lock(&s->stats_mu);
+  as_ws_stats_get(s->stats_hub, &ws); /* zeros once the server is stopping */
+  pthread_mutex_unlock(&s->stats_mu);
   one(b, "allsource_websocket_connections_active", GAUGE, "Open WebSocket connections.",
       ws.connections_active);
   one(b, "allsource_websocket_connections_total", COUNTER, "WebSocket connections accepted.",

@@ -211,14 +211,6 @@ as_err as_replay_add_projection(as_replay_mgr *m, const char *name,
   return rc;
 }
 
-size_t as_replay_targets(as_replay_mgr *m, const char **names, size_t max) {
-  pthread_mutex_lock(&m->mu);
-  size_t n = m->ntargets;
-  for (size_t i = 0; i < n && i < max; i++) names[i] = m->targets[i].name;
-  pthread_mutex_unlock(&m->mu);
-  return n;
-}
-
 /* --- Records ------------------------------------------------------------ */
 
 /* Copies r's state into *out (under mu). */
@@ -315,8 +307,10 @@ static void run(as_replay_mgr *m, rec *r) {
     atomic_store(&r->failed, failed);
     atomic_fetch_add(&m->events, processed - before);
     if (in->emit_progress && processed >= next_log) {
-      as__log(&m->log, AS_LOG_INFO, "replay: %" PRIu64 " of %" PRIu64 " events (%" PRIu64
-              " failed)", processed, in->total_events, failed);
+      char id[37];
+      as_uuid_format(in->id, id);
+      as__log(&m->log, AS_LOG_INFO, "replay %s: %" PRIu64 " of %" PRIu64 " events (%" PRIu64
+              " failed)", id, processed, in->total_events, failed);
       next_log = (processed / in->progress_interval + 1) * (uint64_t)in->progress_interval;
     }
     if (!done && in->max_events_per_second)
@@ -349,8 +343,11 @@ static void run(as_replay_mgr *m, rec *r) {
   m->running--;
   pthread_cond_broadcast(&m->done_cv);
   pthread_mutex_unlock(&m->mu);
-  if (rc)
-    as__log(&m->log, AS_LOG_WARN, "replay failed: %s", error);
+  if (rc) {
+    char id[37];
+    as_uuid_format(in->id, id);
+    as__log(&m->log, AS_LOG_WARN, "replay %s failed: %s", id, error);
+  }
 }
 
 static void *worker_main(void *arg) {

@@ -31,8 +31,9 @@
  *
  * Threads.  Every function may be called from any thread.  Each running
  * replay has a worker thread from a pool that grows up to `max_running`;
- * as_replay_close() cancels what runs and joins every worker, and must be
- * called before the store is closed.
+ * as_replay_close() cancels what runs and joins every worker; it must be
+ * called before the store is closed and must not race with other calls on
+ * the same manager (stop the HTTP server first).
  *
  * Ownership.  The manager borrows the store (it must outlive the manager).
  * Infos are copied out; strings in them are the caller's buffers.  JSON
@@ -210,9 +211,5 @@ typedef struct as_replay_stats {
 } as_replay_stats;
 
 void as_replay_stats_get(as_replay_mgr *m, as_replay_stats *out);
-
-/** Names of the known targets, in registration order, into names[0..max);
- *  returns how many there are.  Borrowed until the manager is closed. */
-size_t as_replay_targets(as_replay_mgr *m, const char **names, size_t max);
 
 #endif /* AS_REPLAY_H */
