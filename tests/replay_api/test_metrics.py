@@ -240,6 +240,8 @@ def test_websocket_and_subscription_gauges(server):
         assert value(f, "allsource_websocket_connections_total") == 1
         assert value(f, "allsource_http_requests_active", method="GET",
                      endpoint="/api/v1/events/subscribe") == 1
+        assert value(f, "allsource_http_requests_active", method="GET",
+                     endpoint="/api/v1/events/stream") == 1
     finally:
         ws.close()
         sub.close()
@@ -256,6 +258,13 @@ def test_websocket_and_subscription_gauges(server):
             for s in f[fam].samples]
         time.sleep(0.05)
     assert value(f, "allsource_websocket_connections_total") == 1
+    # the upgrade is counted (101) when the connection ends
+    deadline = time.monotonic() + 20
+    while value(f, "allsource_http_requests_total", method="GET",
+                endpoint="/api/v1/events/stream", status="1xx") != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+        _, f = scrape(server)
 
 
 def test_metrics_of_a_fresh_memory_only_server(server_factory):
