@@ -307,16 +307,18 @@ static void run(as_replay_mgr *m, rec *r) {
     atomic_store(&r->failed, failed);
     atomic_fetch_add(&m->events, processed - before);
     if (in->emit_progress && processed >= next_log) {
-      char id[37];
-      as_uuid_format(in->id, id);
+      char pid[37];
+      as_uuid_format(in->id, pid);
       as__log(&m->log, AS_LOG_INFO, "replay %s: %" PRIu64 " of %" PRIu64 " events (%" PRIu64
-              " failed)", id, processed, in->total_events, failed);
+              " failed)", pid, processed, in->total_events, failed);
       next_log = (processed / in->progress_interval + 1) * (uint64_t)in->progress_interval;
     }
     if (!done && in->max_events_per_second)
       throttle(m, r, processed, in->max_events_per_second);
   }
   as_iter_close(it);
+  char id[37]; /* for the log after r is finished (then a delete may free it) */
+  as_uuid_format(in->id, id);
 
   pthread_mutex_lock(&m->mu);
   r->mono_end_us = mono_us();
@@ -343,11 +345,7 @@ static void run(as_replay_mgr *m, rec *r) {
   m->running--;
   pthread_cond_broadcast(&m->done_cv);
   pthread_mutex_unlock(&m->mu);
-  if (rc) {
-    char id[37];
-    as_uuid_format(in->id, id);
-    as__log(&m->log, AS_LOG_WARN, "replay %s failed: %s", id, error);
-  }
+  if (rc) as__log(&m->log, AS_LOG_WARN, "replay %s failed: %s", id, error);
 }
 
 static void *worker_main(void *arg) {
