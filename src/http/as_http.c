@@ -109,7 +109,21 @@ static size_t split(const char *path, seg *out, size_t max) {
 /* Matches `path` against `pattern`; on success stores the parameter span
  * (if any) in *param.  With several "{x}" parameters the span runs from the
  * first to the last ("S/versions/3" for "{subject}/versions/{version}"). */
-static bool match(const char *pattern, const char *path, seg *param) {
+static bool match(const char *pattern, const char *path, bool simple, seg *param) {
+  /* Fast reject (most routes, every request): a simple path (one '/'
+   * between segments, none at the end) matches a static pattern only if
+   * the strings are equal, and any pattern only if it starts with the
+   * pattern's literal text up to the first parameter. */
+  if (simple) {
+    const char *brace = strchr(pattern, '{');
+    size_t lit = brace ? (size_t)(brace - pattern) : strlen(pattern) + 1;
+    if (strncmp(pattern, path, lit) != 0) return false;
+    if (!brace) {
+      param->p = NULL;
+      param->len = 0;
+      return true;
+    }
+  }
   seg ps[16], us[64];
   size_t np = split(pattern, ps, 16), nu = split(path, us, 64);
   param->p = NULL;
@@ -464,17 +478,18 @@ static void route_request(as_hreq *r, const char *url) {
   /* Static segments win over parameters (as in the seed's router): when a
    * pattern without parameters matches the path, only such patterns count,
    * so GET /api/v1/events/batch is a 405, not an event id. */
+  bool simple = path[0] == '/' && !strstr(path, "//") && (len == 1 || path[len - 1] != '/');
   bool static_hit = false;
   for (size_t i = 0; i < AS_ARRAY_LEN(g_routes); i++) {
     seg param;
-    if (!strchr(g_routes[i].pattern, '{') && match(g_routes[i].pattern, path, &param))
+    if (!strchr(g_routes[i].pattern, '{') && match(g_routes[i].pattern, path, simple, &param))
       static_hit = true;
   }
   char allow[128] = "";
   for (size_t i = 0; i < AS_ARRAY_LEN(g_routes); i++) {
     seg param;
     if (static_hit && strchr(g_routes[i].pattern, '{')) continue;
-    if (!match(g_routes[i].pattern, path, &param)) continue;
+    if (!match(g_routes[i].pattern, path, simple, &param)) continue;
     if (strcmp(g_routes[i].method, r->method) != 0) {
       if (!strstr(allow, g_routes[i].method)) {
         if (allow[0]) strcat(allow, ", ");
