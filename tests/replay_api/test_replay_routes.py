@@ -311,3 +311,34 @@ def test_memory_only_server_replays_too(server_factory):
     ingest_many(s, 40)
     rid = start(s, {"projection_name": "event_counters"})["replay_id"]
     assert wait_done(s, rid)["processed_events"] == 40
+
+
+@pytest.mark.parametrize("path,status", [
+    ("/api/v1/replay/", 200),          # one trailing slash is trimmed
+    ("//api/v1/replay", 200),          # leading slashes are skipped
+    ("/api/v1/replay//", 200),
+    ("/api//v1/replay", 404),          # an empty segment matches nothing
+    ("/api/v1/replayx", 404),
+    ("/api/v1/repla", 404),
+    ("//metrics", 200),
+    ("/metrics/", 200),
+])
+def test_paths_that_are_not_simple_route_as_before(srv, path, status):
+    """Routing's fast prefix check applies to simple paths only; the others
+    take the segment-by-segment match (as_http.c match())."""
+    import requests
+    r = requests.get(srv.url + path, timeout=30)
+    assert r.status_code == status, (path, r.status_code, r.text)
+    if status == 404:
+        check_error(r, 404, "not_found")
+
+
+def test_replay_id_paths_with_extra_slashes(srv):
+    import requests
+    rid = start(srv)["replay_id"]
+    wait_done(srv, rid)
+    for path in ("/api/v1/replay/%s/" % rid, "//api/v1/replay/%s" % rid):
+        r = requests.get(srv.url + path, timeout=30)
+        assert r.status_code == 200 and r.json()["replay_id"] == rid, path
+    r = requests.get(srv.url + "/api/v1/replay//%s" % rid, timeout=30)
+    check_error(r, 404, "not_found")
