@@ -579,6 +579,13 @@ AS_API as_err as_projection_get(as_db *db, const char *name, const char *key,
  *  when the rebuild has caught up. */
 AS_API as_err as_projection_rebuild(as_db *db, const char *name);
 
+/** Creates a fresh, unregistered, empty instance of a built-in projection
+ *  ("entity_snapshots" or "event_counters") in *out.  The new ctx belongs
+ *  to the caller, who frees it with out->destroy(out->ctx) (or hands it to
+ *  as_projection_register()).  Used to build a projection in isolation
+ *  (replays).  AS_ENOTFOUND for any other name, AS_ENOMEM. */
+AS_API as_err as_projection_builtin_new(const char *name, as_projection_ops *out);
+
 typedef struct as_projection_stats {
   uint64_t events_processed;
   uint64_t errors;

@@ -137,23 +137,37 @@ static void counters_destroy(void *ctx) {
   as_free(c);
 }
 
-as_err as__builtin_projections_register(as_db *db) {
-  snaps *ss = as_calloc(1, sizeof *ss);
-  if (!ss) return AS_ENOMEM;
-  as_map_init(&ss->by_entity);
-  as_projection_ops o1 = {"entity_snapshots", ss, snaps_apply, snaps_get,
-                          snaps_clear, snaps_destroy};
-  as_err rc = as_projection_register(db, &o1);
-  if (rc) {
-    snaps_destroy(ss);
-    return rc;
+as_err as_projection_builtin_new(const char *name, as_projection_ops *out) {
+  if (name && strcmp(name, "entity_snapshots") == 0) {
+    snaps *ss = as_calloc(1, sizeof *ss);
+    if (!ss) return AS_ENOMEM;
+    as_map_init(&ss->by_entity);
+    *out = (as_projection_ops){"entity_snapshots", ss, snaps_apply, snaps_get,
+                               snaps_clear, snaps_destroy};
+    return AS_OK;
   }
-  counters *c = as_calloc(1, sizeof *c);
-  if (!c) return AS_ENOMEM;
-  as_map_init(&c->by_type);
-  as_projection_ops o2 = {"event_counters", c, counters_apply, counters_get,
-                          counters_clear, counters_destroy};
-  rc = as_projection_register(db, &o2);
-  if (rc) counters_destroy(c);
-  return rc;
+  if (name && strcmp(name, "event_counters") == 0) {
+    counters *c = as_calloc(1, sizeof *c);
+    if (!c) return AS_ENOMEM;
+    as_map_init(&c->by_type);
+    *out = (as_projection_ops){"event_counters", c, counters_apply, counters_get,
+                               counters_clear, counters_destroy};
+    return AS_OK;
+  }
+  return AS_ENOTFOUND;
+}
+
+as_err as__builtin_projections_register(as_db *db) {
+  static const char *const names[] = {"entity_snapshots", "event_counters"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+    as_projection_ops o;
+    as_err rc = as_projection_builtin_new(names[i], &o);
+    if (rc) return rc;
+    rc = as_projection_register(db, &o);
+    if (rc) {
+      o.destroy(o.ctx);
+      return rc;
+    }
+  }
+  return AS_OK;
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/as_alloc.h"
@@ -67,9 +68,33 @@ static const as_route g_routes[] = {
     {"GET", "/api/v1/pipelines/{id}/stats", as_route_pipeline_stats, 0},
     {"PUT", "/api/v1/pipelines/{id}/reset", as_route_pipeline_reset, 0},
     {"GET", "/api/v1/pipelines/{id}/results", as_route_pipeline_results, 0},
+    /* replay (as_route_replay.c, docs/replay.md) and Prometheus metrics
+     * (as_route_metrics.c, docs/metrics.md) */
+    {"POST", "/api/v1/replay", as_route_replay_start, AS_ROUTE_BODY},
+    {"GET", "/api/v1/replay", as_route_replay_list, 0},
+    {"GET", "/api/v1/replay/{id}", as_route_replay_get, 0},
+    {"DELETE", "/api/v1/replay/{id}", as_route_replay_delete, 0},
+    {"POST", "/api/v1/replay/{id}/cancel", as_route_replay_cancel, 0},
+    {"GET", "/api/v1/replay/{id}/state", as_route_replay_state, 0},
+    {"GET", "/metrics", as_route_metrics, 0},
 };
 
 _Static_assert(AS_ARRAY_LEN(g_routes) <= AS_ROUTES_MAX, "raise AS_ROUTES_MAX");
+
+const as_route *as__http_routes(size_t *n) {
+  *n = AS_ARRAY_LEN(g_routes);
+  return g_routes;
+}
+
+/* Request accounting slots (as_metrics): one per route, then these. */
+#define SLOT_UNMATCHED AS_ARRAY_LEN(g_routes)
+#define SLOT_PREFLIGHT (AS_ARRAY_LEN(g_routes) + 1)
+
+static uint64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 /* Splits "/a/b/c" into segments (pointers into `path` and lengths); returns
  * the count, or max + 1 when there are more than `max`. */
@@ -196,6 +221,7 @@ static void add_common_headers(struct MHD_Response *resp) {
 }
 
 static void count_status(as_hreq *r, unsigned status) {
+  r->status = status;
   if (status >= 500)
     atomic_fetch_add(&r->srv->responses_5xx, 1);
   else if (status >= 400)
@@ -444,6 +470,7 @@ static void preflight(as_hreq *r) {
   const char *req = as_hreq_header(r, "Access-Control-Request-Headers");
   MHD_add_response_header(resp, "Access-Control-Allow-Headers", req ? req : "*");
   MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
+  r->status = 204;
   MHD_queue_response(r->conn, 204, resp);
   MHD_destroy_response(resp);
 }
@@ -523,11 +550,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     r->srv = s;
     r->conn = conn;
     r->method = method;
+    r->start_us = mono_us();
     as_buf_init(&r->body, s->cfg.max_body);
     *con_cls = r;
     atomic_fetch_add(&s->requests_total, 1);
     atomic_fetch_add(&s->in_flight, 1);
     route_request(r, url);
+    r->slot = r->route ? (size_t)(r->route - g_routes)
+              : strcmp(method, "OPTIONS") == 0 ? SLOT_PREFLIGHT
+                                               : SLOT_UNMATCHED;
+    as_metrics_start(&s->metrics, r->slot);
     if (!r->responded && r->route) {
       const char *cl = as_hreq_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
       if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body)
@@ -538,6 +570,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     return MHD_YES;
   }
   if (*upload_size) {
+    r->bytes_in += *upload_size;
     if (!r->responded && !r->body_too_big &&
         as_buf_append(&r->body, upload, *upload_size) != AS_OK)
       r->body_too_big = true;
@@ -570,6 +603,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   as_server *s = cls;
   as_hreq *r = *con_cls;
   if (!r) return;
+  as_metrics_observe(&s->metrics, r->slot, r->status, mono_us() - r->start_us, r->bytes_in);
   as_buf_free(&r->body);
   for (as_scratch *p = r->scratch; p;) {
     as_scratch *n = p->next;
@@ -666,6 +700,11 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
     as_server_config_init(&s->cfg);
   s->registry = s->cfg.registry;
   s->pipelines = s->cfg.pipelines;
+  s->replay = s->cfg.replay;
+  if (as_metrics_init(&s->metrics, AS_ARRAY_LEN(g_routes) + 2)) {
+    as_free(s);
+    return AS_ENOMEM;
+  }
   if (s->cfg.threads == 0) s->cfg.threads = 1;
   s->log.fn = s->cfg.log_fn;
   s->log.ctx = s->cfg.log_ctx;
@@ -680,6 +719,7 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
       snprintf(err->message, sizeof err->message,
                "invalid listen address '%s' (want ADDR:PORT)", s->cfg.listen);
     }
+    as_metrics_free(&s->metrics);
     as_free(s);
     return AS_EINVAL;
   }
@@ -707,9 +747,12 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
                                         (intptr_t)s->cfg.threads, NULL};
   opts[k++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
   if (as_ws_hub_start(db, &s->log, &s->hub)) {
+    as_metrics_free(&s->metrics);
     as_free(s);
     return AS_ENOMEM;
   }
+  pthread_mutex_init(&s->stats_mu, NULL);
+  s->stats_hub = s->hub;
   s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                           MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
   if (!s->d) {
@@ -720,6 +763,8 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
       snprintf(err->message, sizeof err->message, "cannot listen on %s: %s",
                s->cfg.listen, e ? strerror(e) : "unknown error");
     }
+    as_metrics_free(&s->metrics);
+    pthread_mutex_destroy(&s->stats_mu);
     as_free(s);
     return AS_EIO;
   }
@@ -737,6 +782,10 @@ void as_server_stop(as_server *s, unsigned drain_ms) {
   if (!s) return;
   MHD_socket fd = MHD_quiesce_daemon(s->d);
   if (fd != MHD_INVALID_SOCKET) close(fd);
+  /* /metrics stops reading the hub's counters before the hub is freed. */
+  pthread_mutex_lock(&s->stats_mu);
+  s->stats_hub = NULL;
+  pthread_mutex_unlock(&s->stats_mu);
   /* WebSockets get a close frame; parked subscriptions resume and end. */
   as_ws_hub_stop(s->hub);
   s->hub = NULL;
@@ -747,5 +796,7 @@ void as_server_stop(as_server *s, unsigned drain_ms) {
     usleep(10000);
   }
   MHD_stop_daemon(s->d);
+  as_metrics_free(&s->metrics);
+  pthread_mutex_destroy(&s->stats_mu);
   as_free(s);
 }

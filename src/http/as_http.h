@@ -14,6 +14,7 @@
 
 typedef struct as_registry as_registry; /* src/services/as_registry.h */
 typedef struct as_pipelines as_pipelines; /* src/services/as_pipeline.h */
+typedef struct as_replay_mgr as_replay_mgr; /* src/services/as_replay.h */
 
 typedef struct as_server_config {
   const char *listen;       /* "ADDR:PORT", default "127.0.0.1:8080" */
@@ -27,6 +28,8 @@ typedef struct as_server_config {
                                server); NULL = no schema routes */
   as_pipelines *pipelines;   /* pipeline service (borrowed, must outlive the
                                server); NULL = pipeline routes answer 503 */
+  as_replay_mgr *replay;     /* replay manager (borrowed, must outlive the
+                               server); NULL = replay routes answer 503 */
 } as_server_config;
 
 #define AS_HTTP_DEFAULT_MAX_BODY ((uint64_t)16 << 20)

@@ -21,6 +21,7 @@
 #define AS_HTTP_INT_H
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -30,6 +31,7 @@
 #include "core/as_json.h"
 #include "core/as_log.h"
 #include "http/as_http.h"
+#include "http/as_metrics.h"
 #include "http/as_ws.h"
 
 typedef struct as_hreq as_hreq;
@@ -68,6 +70,11 @@ struct as_server {
   as_db *db;
   as_registry *registry; /* borrowed from cfg; NULL = no schema routes */
   as_pipelines *pipelines; /* borrowed from cfg; NULL = pipelines disabled */
+  as_replay_mgr *replay; /* borrowed from cfg; NULL = replay routes 503 */
+  as_metrics metrics;    /* request accounting, one slot per route + 2 */
+  pthread_mutex_t stats_mu; /* guards stats_hub (a scrape, not a request) */
+  as_ws_hub *stats_hub;  /* the hub whose counters /metrics reads; NULL
+                            once as_server_stop() begins to free it */
   struct MHD_Daemon *d;
   as_ws_hub *hub;
   as_server_config cfg;
@@ -107,9 +114,19 @@ struct as_hreq {
   /* extra members of the error response of a failed append (the details
    * of a schema rejection), in scratch; NULL = none */
   const char *error_extra;
+  /* request accounting (as_metrics) */
+  size_t slot;        /* as_metrics slot: route index, unmatched, preflight */
+  uint64_t start_us;  /* monotonic clock at the first call */
+  uint64_t bytes_in;  /* body bytes received */
+  unsigned status;    /* the response's status, 0 = none queued */
 };
 
 /* --- as_http.c ------------------------------------------------------- */
+
+/** The route table (static, in match order) and its length; slot i of the
+ *  server's as_metrics counts route i, then unmatched requests, then CORS
+ *  preflights. */
+const as_route *as__http_routes(size_t *n);
 
 /** Allocates n bytes freed with the request; NULL when out of memory. */
 void *as_hreq_alloc(as_hreq *r, size_t n);
@@ -176,6 +193,19 @@ bool as_http_parse_query(as_hreq *r, as_query *q, bool *empty);
 /** Parses an optional RFC 3339 query parameter; responds 400 on failure. */
 bool as_http_time_arg(as_hreq *r, const char *name, int64_t *out, bool *present);
 
+/** The request body as a JSON object nested at most max_depth levels in
+ *  *root (borrowed from r->body); otherwise responds 415 or 400 and
+ *  returns false. */
+bool as_http_object_body(as_hreq *r, uint32_t max_depth, as_json_val *root);
+/** Responds 400 validation_error "<field> <what>" with "field"; returns
+ *  false. */
+bool as_http_field_error(as_hreq *r, const char *field, const char *what);
+/** Member `name` of `obj` (kind AS_JSON_INVALID = any).  Absent, or null
+ *  when optional, leaves *present false; absent and required, or of
+ *  another kind, responds 400 and returns false. */
+bool as_http_member(as_hreq *r, as_json_val obj, const char *name, as_json_kind kind,
+                    bool required, as_json_val *v, bool *present);
+
 /* --- routes ------------------------------------------------------------ */
 
 void as_route_health(as_hreq *r);
@@ -210,6 +240,17 @@ void as_route_schema_version_get(as_hreq *r);
 void as_route_schema_version_delete(as_hreq *r);
 void as_route_schema_compat_put(as_hreq *r);
 void as_route_schema_enforce_put(as_hreq *r);
+/* as_route_replay.c: replays (docs/replay.md) */
+void as_route_replay_start(as_hreq *r);
+void as_route_replay_list(as_hreq *r);
+void as_route_replay_get(as_hreq *r);
+void as_route_replay_delete(as_hreq *r);
+void as_route_replay_cancel(as_hreq *r);
+void as_route_replay_state(as_hreq *r);
+
+/* as_route_metrics.c: GET /metrics (docs/metrics.md) */
+void as_route_metrics(as_hreq *r);
+
 /** After an append failed before queueing: if the schema registry refused
  *  it, keeps the validator's errors for the response (r->error_extra). */
 void as_route_schema_rejection(as_hreq *r, const as_event_in *ev, size_t n);

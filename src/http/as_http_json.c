@@ -242,3 +242,58 @@ bool as_http_parse_query(as_hreq *r, as_query *q, bool *empty) {
   }
   return true;
 }
+
+/* --- JSON request bodies -------------------------------------------- */
+
+/* The JSON object body of a request; responds 415/400 and returns false. */
+bool as_http_object_body(as_hreq *r, uint32_t max_depth, as_json_val *root) {
+  if (!as_hreq_is_json(r)) {
+    const char *ct = as_hreq_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    as_hreq_error(r, 415, "unsupported_media_type", "Unsupported media type", NULL,
+                  "Content-Type must be application/json (got %s)", ct ? ct : "none");
+    return false;
+  }
+  const char *body = r->body.data ? r->body.data : "";
+  as_json_kind kind;
+  as_json_error je;
+  if (as_json_validate(body, r->body.len, max_depth, &kind, &je)) {
+    char extra[64];
+    snprintf(extra, sizeof extra, ",\"offset\":%zu", je.offset);
+    as_hreq_error(r, 400, "invalid_json", "Invalid JSON", extra, "request body: %s at byte %zu",
+                  je.msg, je.offset);
+    return false;
+  }
+  if (kind != AS_JSON_OBJECT) {
+    as_hreq_error(r, 400, "validation_error", "Validation error", NULL,
+                  "the request body must be a JSON object, not %s", as_json_kind_name(kind));
+    return false;
+  }
+  *root = as_json_root(body, r->body.len);
+  return true;
+}
+
+bool as_http_field_error(as_hreq *r, const char *field, const char *what) {
+  char extra[96];
+  snprintf(extra, sizeof extra, ",\"field\":\"%s\"", field);
+  as_hreq_error(r, 400, "validation_error", "Validation error", extra, "%s %s", field, what);
+  return false;
+}
+
+/* Member `name` of `obj` (kind AS_JSON_INVALID = any).  Absent, or null
+ * when optional, leaves *present false; absent and required, or of another
+ * kind, responds 400 and returns false. */
+bool as_http_member(as_hreq *r, as_json_val obj, const char *name, as_json_kind kind,
+                    bool required, as_json_val *v, bool *present) {
+  *present = as_json_obj_get(obj, name, v) && !(v->kind == AS_JSON_NULL && !required);
+  if (!*present) {
+    if (required) return as_http_field_error(r, name, "is required");
+    return true;
+  }
+  if (kind != AS_JSON_INVALID && v->kind != kind) {
+    char what[64];
+    snprintf(what, sizeof what, "must be a%s %s", kind == AS_JSON_ARRAY || kind == AS_JSON_OBJECT ? "n" : "",
+             as_json_kind_name(kind));
+    return as_http_field_error(r, name, what);
+  }
+  return true;
+}

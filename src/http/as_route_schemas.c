@@ -39,65 +39,12 @@ static as_registry *registry(as_hreq *r) {
   return NULL;
 }
 
-/* The JSON object body of a request; responds 415/400 and returns false. */
-static bool object_body(as_hreq *r, as_json_val *root) {
-  if (!as_hreq_is_json(r)) {
-    const char *ct = as_hreq_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
-    as_hreq_error(r, 415, "unsupported_media_type", "Unsupported media type", NULL,
-                  "Content-Type must be application/json (got %s)", ct ? ct : "none");
-    return false;
-  }
-  const char *body = r->body.data ? r->body.data : "";
-  as_json_kind kind;
-  as_json_error je;
-  if (as_json_validate(body, r->body.len, BODY_DEPTH, &kind, &je)) {
-    char extra[64];
-    snprintf(extra, sizeof extra, ",\"offset\":%zu", je.offset);
-    as_hreq_error(r, 400, "invalid_json", "Invalid JSON", extra, "request body: %s at byte %zu",
-                  je.msg, je.offset);
-    return false;
-  }
-  if (kind != AS_JSON_OBJECT) {
-    as_hreq_error(r, 400, "validation_error", "Validation error", NULL,
-                  "the request body must be a JSON object, not %s", as_json_kind_name(kind));
-    return false;
-  }
-  *root = as_json_root(body, r->body.len);
-  return true;
-}
-
-static bool field_error(as_hreq *r, const char *field, const char *what) {
-  char extra[96];
-  snprintf(extra, sizeof extra, ",\"field\":\"%s\"", field);
-  as_hreq_error(r, 400, "validation_error", "Validation error", extra, "%s %s", field, what);
-  return false;
-}
-
-/* Member `name` of `obj` (kind AS_JSON_INVALID = any).  Absent, or null
- * when optional, leaves *present false; absent and required, or of another
- * kind, responds 400 and returns false. */
-static bool member(as_hreq *r, as_json_val obj, const char *name, as_json_kind kind,
-                   bool required, as_json_val *v, bool *present) {
-  *present = as_json_obj_get(obj, name, v) && !(v->kind == AS_JSON_NULL && !required);
-  if (!*present) {
-    if (required) return field_error(r, name, "is required");
-    return true;
-  }
-  if (kind != AS_JSON_INVALID && v->kind != kind) {
-    char what[64];
-    snprintf(what, sizeof what, "must be a%s %s", kind == AS_JSON_ARRAY || kind == AS_JSON_OBJECT ? "n" : "",
-             as_json_kind_name(kind));
-    return field_error(r, name, what);
-  }
-  return true;
-}
-
 /* A decoded string member (required). */
 static bool string_member(as_hreq *r, as_json_val obj, const char *name, const char **s,
                           size_t *len) {
   as_json_val v;
   bool present;
-  if (!member(r, obj, name, AS_JSON_STRING, true, &v, &present)) return false;
+  if (!as_http_member(r, obj, name, AS_JSON_STRING, true, &v, &present)) return false;
   *s = as_http_str(r, v, len);
   if (!*s) as_hreq_error(r, 500, "internal_error", "Internal error", NULL, "out of memory");
   return *s != NULL;
@@ -285,10 +232,10 @@ void as_route_schema_register(as_hreq *r) {
   bool present, has_desc, has_tags;
   const char *subject, *desc = NULL;
   size_t slen, dlen = 0;
-  if (!reg || !object_body(r, &root) || !string_member(r, root, "subject", &subject, &slen) ||
-      !member(r, root, "schema", AS_JSON_INVALID, true, &sv, &present) ||
-      !member(r, root, "description", AS_JSON_STRING, false, &dv, &has_desc) ||
-      !member(r, root, "tags", AS_JSON_ARRAY, false, &tv, &has_tags))
+  if (!reg || !as_http_object_body(r, BODY_DEPTH, &root) || !string_member(r, root, "subject", &subject, &slen) ||
+      !as_http_member(r, root, "schema", AS_JSON_INVALID, true, &sv, &present) ||
+      !as_http_member(r, root, "description", AS_JSON_STRING, false, &dv, &has_desc) ||
+      !as_http_member(r, root, "tags", AS_JSON_ARRAY, false, &tv, &has_tags))
     return;
   if (sv.len > AS_REGISTRY_MAX_SCHEMA_BYTES) {
     as_hreq_error(r, 413, "schema_too_large", "Payload too large", ",\"field\":\"schema\"",
@@ -468,9 +415,9 @@ void as_route_schema_validate(as_hreq *r) {
   bool has_version, present;
   const char *subject;
   size_t slen;
-  if (!reg || !object_body(r, &root) || !string_member(r, root, "subject", &subject, &slen) ||
-      !member(r, root, "version", AS_JSON_INVALID, false, &vv, &has_version) ||
-      !member(r, root, "payload", AS_JSON_INVALID, true, &pv, &present))
+  if (!reg || !as_http_object_body(r, BODY_DEPTH, &root) || !string_member(r, root, "subject", &subject, &slen) ||
+      !as_http_member(r, root, "version", AS_JSON_INVALID, false, &vv, &has_version) ||
+      !as_http_member(r, root, "payload", AS_JSON_INVALID, true, &pv, &present))
     return;
   uint32_t version = 0;
   if (has_version) {
@@ -521,7 +468,7 @@ void as_route_schema_validate(as_hreq *r) {
 static bool mode_member(as_hreq *r, as_json_val root, const char *name, bool compat,
                         bool required, int *mode, bool *present) {
   as_json_val v;
-  if (!member(r, root, name, AS_JSON_STRING, required, &v, present)) return false;
+  if (!as_http_member(r, root, name, AS_JSON_STRING, required, &v, present)) return false;
   if (!*present) return true;
   char s[32] = "";
   if (v.len - 2 < sizeof s) {
@@ -535,7 +482,7 @@ static bool mode_member(as_hreq *r, as_json_val root, const char *name, bool com
     *mode = compat ? (int)cm : (int)em;
     return true;
   }
-  return field_error(r, name,
+  return as_http_field_error(r, name,
                      compat ? "must be one of NONE, BACKWARD, FORWARD, FULL, "
                               "BACKWARD_TRANSITIVE, FORWARD_TRANSITIVE, FULL_TRANSITIVE"
                             : "must be one of off, warn, enforce");
@@ -557,7 +504,7 @@ static void put_subject_mode(as_hreq *r, bool compat) {
   as_json_val root;
   int mode;
   bool present;
-  if (!reg || !object_body(r, &root) ||
+  if (!reg || !as_http_object_body(r, BODY_DEPTH, &root) ||
       !mode_member(r, root, compat ? "compatibility" : "mode", compat, true, &mode, &present))
     return;
   as_error err;
@@ -603,7 +550,7 @@ void as_route_schema_config_put(as_hreq *r) {
   as_json_val root;
   int cm = 0, em = 0;
   bool has_c, has_e;
-  if (!reg || !object_body(r, &root) ||
+  if (!reg || !as_http_object_body(r, BODY_DEPTH, &root) ||
       !mode_member(r, root, "compatibility", true, false, &cm, &has_c) ||
       !mode_member(r, root, "enforcement", false, false, &em, &has_e))
     return;

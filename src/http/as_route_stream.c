@@ -85,6 +85,7 @@ void as_route_stream(as_hreq *r) {
   MHD_add_response_header(resp, "Connection", "Upgrade");
   MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
   r->responded = true;
+  r->status = 101;
   MHD_queue_response(r->conn, 101, resp);
   MHD_destroy_response(resp);
 }
@@ -198,6 +199,7 @@ void as_route_subscribe(as_hreq *r) {
     return;
   }
   r->responded = true;
+  r->status = 200;
   MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");

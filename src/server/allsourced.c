@@ -18,6 +18,7 @@
 #include "http/as_http.h"
 #include "services/as_pipeline.h"
 #include "services/as_registry.h"
+#include "services/as_replay.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -45,6 +46,9 @@ static void usage(FILE *f) {
           "                         (ALLSOURCE_SCHEMA_SUBJECT_SUFFIX; default empty)\n"
           "  --max-pipelines N      stream-processing pipelines allowed, 0 = pipelines off\n"
           "                         (ALLSOURCE_MAX_PIPELINES; default 100, at most 1000)\n"
+          "  --max-replays N        replays running at once, 1-64 (ALLSOURCE_MAX_REPLAYS; default 4)\n"
+          "  --max-replay-records N replay records kept, finished ones dropped oldest first;\n"
+          "                         at least --max-replays (ALLSOURCE_MAX_REPLAY_RECORDS; default 100)\n"
           "  --log-level LEVEL      error | warn | info | debug (ALLSOURCE_LOG_LEVEL; default info)\n"
           "  --help, --version\n");
 }
@@ -111,6 +115,8 @@ int main(int argc, char **argv) {
   const char *schema_enf = getenv("ALLSOURCE_SCHEMA_ENFORCEMENT");
   const char *schema_suffix = getenv("ALLSOURCE_SCHEMA_SUBJECT_SUFFIX");
   const char *max_pipelines = getenv("ALLSOURCE_MAX_PIPELINES");
+  const char *max_replays = getenv("ALLSOURCE_MAX_REPLAYS");
+  const char *max_replay_records = getenv("ALLSOURCE_MAX_REPLAY_RECORDS");
 
   static const struct option longopts[] = {
       {"listen", required_argument, 0, 'l'},
@@ -129,6 +135,8 @@ int main(int argc, char **argv) {
       {"schema-enforcement", required_argument, 0, 'E'},
       {"schema-subject-suffix", required_argument, 0, 'X'},
       {"max-pipelines", required_argument, 0, 'P'},
+      {"max-replays", required_argument, 0, 'R'},
+      {"max-replay-records", required_argument, 0, 'Q'},
       {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, 'V'},
       {0, 0, 0, 0}};
@@ -150,6 +158,8 @@ int main(int argc, char **argv) {
       case 'E': schema_enf = optarg; break;
       case 'X': schema_suffix = optarg; break;
       case 'P': max_pipelines = optarg; break;
+      case 'R': max_replays = optarg; break;
+      case 'Q': max_replay_records = optarg; break;
       case 'h': usage(stdout); return 0;
       case 'V': printf("allsourced %s\n", AS_VERSION_STRING); return 0;
       default: usage(stderr); return 2;
@@ -241,6 +251,26 @@ int main(int argc, char **argv) {
     }
     pcfg.max_pipelines = (uint32_t)v;
   }
+  as_replay_config ycfg;
+  as_replay_config_init(&ycfg);
+  ycfg.log_level = opt.log_level;
+  if (max_replays) {
+    if (parse_u64(max_replays, 1, AS_REPLAY_MAX_RUNNING_LIMIT, &v)) {
+      fprintf(stderr, "allsourced: bad --max-replays '%s' (1-%u)\n", max_replays,
+              AS_REPLAY_MAX_RUNNING_LIMIT);
+      return 2;
+    }
+    ycfg.max_running = (uint32_t)v;
+    if (ycfg.max_records < ycfg.max_running) ycfg.max_records = ycfg.max_running;
+  }
+  if (max_replay_records) {
+    if (parse_u64(max_replay_records, ycfg.max_running, AS_REPLAY_MAX_RECORDS_LIMIT, &v)) {
+      fprintf(stderr, "allsourced: bad --max-replay-records '%s' (%u-%u, at least --max-replays)\n",
+              max_replay_records, ycfg.max_running, AS_REPLAY_MAX_RECORDS_LIMIT);
+      return 2;
+    }
+    ycfg.max_records = (uint32_t)v;
+  }
   as_logger log = {NULL, NULL, opt.log_level};
 
   /* Block the shutdown signals before any thread starts, so they all
@@ -292,10 +322,22 @@ int main(int argc, char **argv) {
     }
   }
   cfg.pipelines = pipes;
+  /* Replays run on their own worker threads; closed before the store. */
+  as_replay_mgr *replay;
+  rc = as_replay_open(db, &ycfg, &replay);
+  if (rc) {
+    as__log(&log, AS_LOG_ERROR, "cannot start the replay manager: %s", as_strerror(rc));
+    as_pipelines_free(pipes);
+    as_db_close(db);
+    as_registry_free(reg);
+    return 1;
+  }
+  cfg.replay = replay;
   as_server *srv;
   rc = as_server_start(db, &cfg, &srv, &err);
   if (rc) {
     as__log(&log, AS_LOG_ERROR, "%s", err.message);
+    as_replay_close(replay);
     as_pipelines_free(pipes);
     as_db_close(db);
     as_registry_free(reg);
@@ -314,6 +356,7 @@ int main(int argc, char **argv) {
   as__log(&log, AS_LOG_INFO, "received %s: shutting down",
           sig == SIGTERM ? "SIGTERM" : "SIGINT");
   as_server_stop(srv, 10000);
+  as_replay_close(replay); /* cancels running replays, joins their workers */
   as_pipelines_free(pipes);
   as_db_close(db);
   as_registry_free(reg);
