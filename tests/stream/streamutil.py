@@ -358,9 +358,18 @@ class WsClient:
     def recv_raw(self, timeout=None):
         """The next text message (str); raises Closed on a close frame or EOF,
         websocket.WebSocketTimeoutException on timeout."""
-        if timeout is not None:
-            self.ws.settimeout(timeout)
+        # the timeout is a deadline for the next text message: pings (sent by
+        # the server after 20 s of client silence, and answered here) do not
+        # extend it
+        if timeout is None:
+            timeout = self.ws.gettimeout()
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise websocket.WebSocketTimeoutException("no message within %s s" % timeout)
+                self.ws.settimeout(left)
             try:
                 op, frame = self.ws.recv_data_frame(True)
             except websocket.WebSocketConnectionClosedException:
