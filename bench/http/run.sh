@@ -707,6 +707,27 @@ for w in single batch query async-stream; do
   [ -n "$(awk -F'\t' -v w="$w" '$4 == w' <<<"$MEDIANS")" ] || continue
   echo "| $(wl_name $w) | $(cell allsource $w) | $(cell redis $w) | $(cell postgres $w) | $(cell nats $w) | $(cell allsource-none $w) |"
 done
+# The same restricted to quiet measurements: other processes used <= 10 % of a CPU.
+qcell() {  # SYSTEM WORKLOAD
+  awk -F'\t' -v s="$1" -v w="$2" -v q=10 'NR > 1 && $4 == w && $12 <= q { if ($2 == s) v[++n] = $6; if ($2 == "allsource") a[$1] = $6; if ($2 == s) b[$1] = $6 }
+    function med(x, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+      return (n % 2) ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2 }
+    END { if (n == 0) { print "n/a"; exit }
+      m = med(v, n); out = (m >= 1e4) ? sprintf("%.0fk", m / 1e3) : sprintf("%.1fk", m / 1e3)
+      k = 0; if (s != "allsource") for (r in a) if ((r in b) && b[r] > 0) x[++k] = a[r] / b[r]
+      if (k > 0) out = out sprintf(" (%.2fx, %d)", med(x, k), k)
+      printf "%s [n=%d]\n", out, n }' "$RESULTS"
+}
+echo
+echo "Quiet measurements only (other processes used <= 10 % of a CPU): median events/s [n = how many];"
+echo "in brackets the median AllSource sync / peer over the rounds where both were quiet, and how many:"
+echo
+echo "| workload | AllSource sync | Redis AOF always | PostgreSQL sync commit | NATS JetStream file (no fsync) | AllSource none (memory) |"
+echo "|---|---|---|---|---|---|"
+for w in single batch query async-stream; do
+  [ -n "$(awk -F'\t' -v w="$w" '$4 == w' <<<"$MEDIANS")" ] || continue
+  echo "| $(wl_name $w) | $(qcell allsource $w) | $(qcell redis $w) | $(qcell postgres $w) | $(qcell nats $w) | $(qcell allsource-none $w) |"
+done
 echo
 echo "Durability of each system:"
 echo "- AllSource sync: fdatasync of the WAL before every acknowledgement (group commit)."
