@@ -757,6 +757,7 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
                           MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
   if (!s->d) {
     as_ws_hub_stop(s->hub);
+    as_ws_hub_free(s->hub);
     int e = errno;
     if (err) {
       err->code = AS_EIO;
@@ -787,8 +788,7 @@ void as_server_stop(as_server *s, unsigned drain_ms) {
   s->stats_hub = NULL;
   pthread_mutex_unlock(&s->stats_mu);
   /* WebSockets get a close frame; parked subscriptions resume and end. */
-  as_ws_hub_stop(s->hub);
-  s->hub = NULL;
+  as_ws_hub_stop(s->hub); /* stays allocated: HTTP threads may still use it */
   for (unsigned waited = 0; waited < drain_ms; waited += 10) {
     const union MHD_DaemonInfo *i =
         MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
@@ -796,6 +796,8 @@ void as_server_stop(as_server *s, unsigned drain_ms) {
     usleep(10000);
   }
   MHD_stop_daemon(s->d);
+  as_ws_hub_free(s->hub);
+  s->hub = NULL;
   as_metrics_free(&s->metrics);
   pthread_mutex_destroy(&s->stats_mu);
   as_free(s);

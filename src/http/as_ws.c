@@ -190,16 +190,23 @@ static void on_text(ws_conn *c, const char *p, size_t len) {
   char ebuf[AS_MAX_ENTITY_ID_LEN * 4 + 8], tbuf[AS_MAX_EVENT_TYPE_LEN * 4 + 8];
   const char *e = NULL, *t = NULL;
   size_t el = 0, tl = 0;
-  if (as_json_obj_get(root, "entity_id", &v) && v.kind == AS_JSON_STRING &&
-      v.len <= sizeof ebuf) {
+  /* A message replaces the filter: an absent (or null) field means "any".
+   * A field of another type, or longer than any id can be, makes the whole
+   * message invalid: it is ignored and the filter stays as it was (never
+   * silently widened to every event). */
+  if (as_json_obj_get(root, "entity_id", &v) && v.kind != AS_JSON_NULL) {
+    if (v.kind != AS_JSON_STRING || v.len > sizeof ebuf) return;
     as_json_str_decode(v, ebuf, &el);
     e = ebuf;
   }
-  if (as_json_obj_get(root, "event_type", &v) && v.kind == AS_JSON_STRING &&
-      v.len <= sizeof tbuf) {
+  if (as_json_obj_get(root, "event_type", &v) && v.kind != AS_JSON_NULL) {
+    if (v.kind != AS_JSON_STRING || v.len > sizeof tbuf) return;
     as_json_str_decode(v, tbuf, &tl);
     t = tbuf;
   }
+  if (as_json_obj_get(root, "from_position", &v) && v.kind != AS_JSON_NULL &&
+      (v.kind != AS_JSON_NUMBER || as_json_to_u64(v, &(uint64_t){0}) != AS_OK))
+    return;
   set_filter(c, e, el, t, tl);
   uint64_t from;
   if (as_json_obj_get(root, "from_position", &v) && as_json_to_u64(v, &from) == AS_OK)
@@ -466,15 +473,27 @@ void as_ws_accept(as_ws_hub *h, MHD_socket fd, struct MHD_UpgradeResponseHandle 
   c->cursor = f->from_position ? f->from_position : as_db_committed_position(h->db) + 1;
   c->last_recv_us = c->last_ping_us = c->last_progress_us = as_time_now_us();
   pthread_mutex_lock(&h->mu);
-  c->next = h->incoming;
-  h->incoming = c;
+  bool stopped = atomic_load(&h->stop); /* stop() drains `incoming` under mu */
+  if (!stopped) {
+    c->next = h->incoming;
+    h->incoming = c;
+  }
   pthread_mutex_unlock(&h->mu);
+  if (stopped) {
+    conn_free(h, c);
+    return;
+  }
   wake(h);
 }
 
 void as_ws_park(as_ws_hub *h, struct MHD_Connection *c, uint64_t position,
                 int64_t deadline_us) {
   pthread_mutex_lock(&h->mu);
+  if (atomic_load(&h->stop)) { /* stop() already resumed every parked one */
+    pthread_mutex_unlock(&h->mu);
+    MHD_resume_connection(c);
+    return;
+  }
   if (h->nparked == h->parked_cap) {
     size_t cap = h->parked_cap ? h->parked_cap * 2 : 64;
     parked *p = as_realloc(h->parked, sizeof *p * cap);
@@ -649,6 +668,10 @@ void as_ws_hub_stop(as_ws_hub *h) {
     c = n;
   }
   h->conns = NULL;
+}
+
+void as_ws_hub_free(as_ws_hub *h) {
+  if (!h) return;
   for (size_t i = 0; i < CACHE_SLOTS; i++) as_buf_free(&h->cache[i].text);
   as_free(h->cache);
   as_free(h->parked);

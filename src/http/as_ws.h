@@ -46,9 +46,14 @@ typedef struct as_ws_filter {
 as_err as_ws_hub_start(as_db *db, const as_logger *log, as_ws_hub **out);
 
 /** Closes every WebSocket (close code 1001), resumes every parked
- *  subscription (which then ends), stops the thread and frees.  Accepts
- *  NULL.  Called before MHD_stop_daemon. */
+ *  subscription (which then ends) and stops the thread.  Accepts NULL.
+ *  Called before MHD_stop_daemon: HTTP threads may still call into the hub
+ *  (as_ws_park resumes at once, as_ws_accept closes), so it stays allocated
+ *  until as_ws_hub_free(). */
 void as_ws_hub_stop(as_ws_hub *h);
+
+/** Frees a stopped hub.  Called after MHD_stop_daemon.  Accepts NULL. */
+void as_ws_hub_free(as_ws_hub *h);
 
 /** True once as_ws_hub_stop() has begun (streams must end). */
 bool as_ws_hub_stopping(as_ws_hub *h);
