@@ -8,6 +8,7 @@
  */
 #include "core/as_json.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,12 +85,37 @@ static int hex4(const unsigned char *p, unsigned *out) {
 
 /* Scans a string starting at the opening quote.  Returns the offset just past
  * the closing quote, or 0 with *msg and *at set on error. */
+/* SWAR helpers over 8 bytes at a time (little or big endian alike: they
+ * only say whether some byte matches, then a byte loop finds which). */
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+static inline uint64_t load8(const unsigned char *p) {
+  uint64_t x;
+  memcpy(&x, p, 8);
+  return x;
+}
+
+/* Nonzero if some byte of x is zero. */
+static inline uint64_t has_zero(uint64_t x) { return (x - ONES) & ~x & HIGHS; }
+
+/* Nonzero if some byte is '"' or '\\'. */
+static inline uint64_t has_quote_or_bs(uint64_t x) {
+  return has_zero(x ^ (ONES * '"')) | has_zero(x ^ (ONES * '\\'));
+}
+
+/* Nonzero if some byte is '"', '\\', a control character or non-ASCII. */
+static inline uint64_t has_special(uint64_t x) {
+  return has_quote_or_bs(x) | ((x - ONES * 0x20) & ~x & HIGHS) | (x & HIGHS);
+}
+
 static size_t scan_string(const unsigned char *s, size_t len, size_t pos,
                           const char **msg, size_t *at) {
   const unsigned char *end = s + len;
   const unsigned char *p = s + pos + 1;
   for (;;) {
-    /* Fast path over plain ASCII. */
+    /* Fast path over plain ASCII: eight bytes at a time, then one. */
+    while (end - p >= 8 && !has_special(load8(p))) p += 8;
     while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') p++;
     if (p >= end) {
       *msg = "unterminated string";
@@ -330,29 +356,31 @@ static as_json_kind kind_of(unsigned char c) {
 }
 
 /* End of the value starting at pos (validated input). */
+/* In a validated document: the index just past the string whose opening
+ * quote is at s[i]. */
+static size_t skip_string(const char *s, size_t len, size_t i) {
+  const unsigned char *u = (const unsigned char *)s;
+  i++;
+  for (;;) {
+    while (len - i >= 8 && !has_quote_or_bs(load8(u + i))) i += 8;
+    while (i < len && s[i] != '"' && s[i] != '\\') i++;
+    if (i >= len) return len;
+    if (s[i] == '"') return i + 1;
+    i += 2; /* an escape: its next byte is never the closing quote */
+    if (i >= len) return len;
+  }
+}
+
 static size_t skip_value(const char *s, size_t len, size_t pos) {
   size_t i = pos;
   unsigned char c = (unsigned char)s[i];
-  if (c == '"') {
-    i++;
-    while (i < len) {
-      if (s[i] == '\\') {
-        i += 2;
-        continue;
-      }
-      if (s[i] == '"') return i + 1;
-      i++;
-    }
-    return len;
-  }
+  if (c == '"') return skip_string(s, len, i);
   if (c == '{' || c == '[') {
     size_t depth = 0;
     while (i < len) {
       c = (unsigned char)s[i];
       if (c == '"') {
-        i++;
-        while (i < len && s[i] != '"') i += s[i] == '\\' ? 2 : 1;
-        i++;
+        i = skip_string(s, len, i);
         continue;
       }
       if (c == '{' || c == '[') depth++;

@@ -152,20 +152,42 @@ void as_route_ingest_batch(as_hreq *r) {
                     "\"events\" array, or NDJSON");
       return;
     }
+    /* One pass: parse into a growing array, then move it into the
+     * request's scratch memory. */
     as_json_iter it;
     as_json_val v;
     as_json_iter_init(&it, arr);
-    while (as_json_arr_next(&it, &v)) n++;
-    if (n > MAX_BATCH) {
-      as_hreq_error(r, 400, "validation_error", "Validation error", NULL,
-                    "a batch may hold at most %u events (got %zu)", MAX_BATCH, n);
-      return;
+    size_t cap = 0;
+    as_event_in *tmp = NULL;
+    bool ok = true;
+    while (ok && as_json_arr_next(&it, &v)) {
+      if (n == MAX_BATCH) {
+        size_t total = n + 1;
+        while (as_json_arr_next(&it, &v)) total++;
+        as_free(tmp);
+        as_hreq_error(r, 400, "validation_error", "Validation error", NULL,
+                      "a batch may hold at most %u events (got %zu)", MAX_BATCH, total);
+        return;
+      }
+      if (n == cap) {
+        cap = cap ? cap * 2 : 128;
+        as_event_in *g = as_realloc(tmp, sizeof *g * cap);
+        if (!g) {
+          as_free(tmp);
+          goto oom;
+        }
+        tmp = g;
+      }
+      ok = as_http_parse_event(r, v, (uint32_t)n, &tmp[n]);
+      n++;
     }
-    evs = as_hreq_alloc(r, sizeof *evs * (n ? n : 1));
-    if (!evs) goto oom;
-    as_json_iter_init(&it, arr);
-    for (size_t i = 0; as_json_arr_next(&it, &v); i++)
-      if (!as_http_parse_event(r, v, (uint32_t)i, &evs[i])) return;
+    if (ok && n) {
+      evs = as_hreq_alloc(r, sizeof *evs * n);
+      if (evs) memcpy(evs, tmp, sizeof *evs * n);
+    }
+    as_free(tmp);
+    if (!ok) return;
+    if (n && !evs) goto oom;
   }
   (void)items;
   if (n == 0) {

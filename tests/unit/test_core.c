@@ -5,6 +5,8 @@
 #include "core/as_hash.h"
 #include "core/as_rand.h"
 #include "core/as_sha1.h"
+#include <time.h>
+
 #include "core/as_time.h"
 #include "core/as_uuid.h"
 
@@ -19,6 +21,28 @@ AS_TEST(time_round_trips) {
   CHECK(t == 1760976349123456LL);
   as_time_format(-1, out);
   CHECK_EQ_STR(out, "1969-12-31T23:59:59.999999Z");
+}
+
+/* as_time_format against gmtime_r + snprintf over pseudo-random instants
+ * from 1970 to 9999, and the round trip through as_time_parse. */
+AS_TEST(time_format_matches_gmtime) {
+  uint64_t x = 0x2545F4914F6CDD1Dull;
+  for (int i = 0; i < 20000; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    int64_t t = (int64_t)(x % 253402300800000000ull); /* < 10000-01-01 */
+    char out[32], ref[64];
+    size_t n = as_time_format(t, out);
+    time_t secs = (time_t)(t / 1000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(ref, sizeof ref, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(t % 1000000));
+    CHECK_EQ_STR(out, ref);
+    CHECK_EQ_INT(n, strlen(ref));
+    int64_t back;
+    CHECK_OK(as_time_parse(out, n, &back));
+    CHECK(back == t);
+  }
 }
 
 AS_TEST(time_parses_rfc3339_variants) {
