@@ -14,7 +14,7 @@ import pytest
 import requests
 import websocket
 
-from streamutil import (Closed, WsClient, Writers, assert_contiguous, scaled,
+from streamutil import (Closed, WsClient, Writers, assert_contiguous, check_stop, scaled,
                         store_events)
 
 
@@ -356,7 +356,9 @@ def test_resume_after_restart(server, how):
             received.append(e)
             raws.append(r)
         if how == "sigterm":
-            stopper = threading.Thread(target=server.stop)
+            rcs = []
+            stopper = threading.Thread(
+                target=lambda: rcs.append(server.stop(signal.SIGTERM, check=False)))
             stopper.start()
         else:
             server.kill9()
@@ -371,6 +373,7 @@ def test_resume_after_restart(server, how):
             close = c
         if how == "sigterm":
             stopper.join()
+            check_stop(server, rcs[0])
             assert close.code == 1001, (close.code, close.reason)
         server.start()
         final = server.committed()
