@@ -257,6 +257,7 @@ void as_hreq_respond(as_hreq *r, unsigned status, const char *content_type,
   add_common_headers(resp);
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
   if (r->allow[0]) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+  if (r->close_conn) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
   count_status(r, status);
   MHD_queue_response(r->conn, status, resp);
   MHD_destroy_response(resp);
@@ -447,6 +448,7 @@ void as_hreq_append(as_hreq *r, const as_event_in *ev, size_t n,
                     void (*done)(as_hreq *r)) {
   r->on_resume = done;
   r->awaiting = true;
+  atomic_fetch_add(&r->srv->suspended, 1); /* until on_request sees it resumed */
   MHD_suspend_connection(r->conn);
   as_err rc = as_append_async(r->srv->db, ev, n, append_done_cb, r, &r->aerr);
   if (rc) {
@@ -554,7 +556,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     as_buf_init(&r->body, s->cfg.max_body);
     *con_cls = r;
     atomic_fetch_add(&s->requests_total, 1);
+    /* in_flight first, then the stopping check (both seq_cst): either
+     * as_server_stop() sees this request in flight, or this request sees
+     * that the server is stopping and never suspends. */
     atomic_fetch_add(&s->in_flight, 1);
+    if (atomic_load(&s->stopping)) {
+      r->slot = SLOT_UNMATCHED;
+      as_metrics_start(&s->metrics, r->slot);
+      r->close_conn = true;
+      as_hreq_error(r, 503, "unavailable", "Service unavailable", NULL,
+                    "the server is shutting down");
+      return MHD_YES;
+    }
     route_request(r, url);
     r->slot = r->route ? (size_t)(r->route - g_routes)
               : strcmp(method, "OPTIONS") == 0 ? SLOT_PREFLIGHT
@@ -581,6 +594,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
   if (r->awaiting) {
     if (atomic_load(&r->completed)) {
       r->awaiting = false;
+      atomic_fetch_sub(&s->suspended, 1);
       r->on_resume(r);
     }
     return MHD_YES;
@@ -604,6 +618,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   as_hreq *r = *con_cls;
   if (!r) return;
   as_metrics_observe(&s->metrics, r->slot, r->status, mono_us() - r->start_us, r->bytes_in);
+  if (r->awaiting) atomic_fetch_sub(&s->suspended, 1); /* resumed, then closed */
   as_buf_free(&r->body);
   for (as_scratch *p = r->scratch; p;) {
     as_scratch *n = p->next;
@@ -788,11 +803,22 @@ void as_server_stop(as_server *s, unsigned drain_ms) {
   s->stats_hub = NULL;
   pthread_mutex_unlock(&s->stats_mu);
   /* WebSockets get a close frame; parked subscriptions resume and end. */
+  atomic_store(&s->stopping, true); /* new requests, keep-alive ones too: 503 */
   as_ws_hub_stop(s->hub); /* stays allocated: HTTP threads may still use it */
   for (unsigned waited = 0; waited < drain_ms; waited += 10) {
     const union MHD_DaemonInfo *i =
         MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
     if (!i || i->num_connections == 0 || atomic_load(&s->in_flight) == 0) break;
+    usleep(10000);
+  }
+  /* libmicrohttpd aborts the process if it is stopped with a suspended
+   * connection.  Ours are appends waiting for their commit (the writer
+   * completes every one) and parked subscriptions (the hub resumed them
+   * all), so this wait ends; past drain_ms it is logged. */
+  for (unsigned waited = 0; atomic_load(&s->suspended) > 0; waited += 10) {
+    if (waited == drain_ms)
+      as__log(&s->log, AS_LOG_WARN, "shutdown: waiting for %llu suspended connections",
+              (unsigned long long)atomic_load(&s->suspended));
     usleep(10000);
   }
   MHD_stop_daemon(s->d);

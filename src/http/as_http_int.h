@@ -83,6 +83,11 @@ struct as_server {
   _Atomic uint64_t requests_total;
   _Atomic uint64_t responses_4xx, responses_5xx;
   _Atomic uint64_t in_flight;
+  _Atomic bool stopping;       /* as_server_stop() began: new requests get 503 */
+  _Atomic uint64_t suspended;  /* connections suspended by us right now
+                                  (appends awaiting their commit, parked
+                                  subscriptions): MHD_stop_daemon must not
+                                  run while there are any */
 };
 
 /* A scratch allocation owned by the request (freed with it). */
@@ -102,6 +107,7 @@ struct as_hreq {
   as_buf body;
   bool body_too_big;
   bool responded;
+  bool close_conn;    /* answer with "Connection: close" */
   bool awaiting;      /* suspended for an asynchronous append */
   _Atomic int completed;
   void (*on_resume)(as_hreq *r);

@@ -100,10 +100,12 @@ typedef struct sub {
   int64_t heartbeat_us, next_heartbeat;
   as_buf staged;
   size_t staged_off;
+  bool parked; /* suspended by sub_read, counted in srv->suspended */
 } sub;
 
 static void sub_free(void *cls) {
   sub *s = cls;
+  if (s->parked) atomic_fetch_sub(&s->srv->suspended, 1);
   as_free(s->entity);
   as_free(s->type);
   as_buf_free(&s->staged);
@@ -135,6 +137,10 @@ static void stage_events(sub *s, uint64_t committed) {
 
 static ssize_t sub_read(void *cls, uint64_t pos, char *out, size_t max) {
   sub *s = cls;
+  if (s->parked) { /* resumed */
+    s->parked = false;
+    atomic_fetch_sub(&s->srv->suspended, 1);
+  }
   if (s->staged_off == s->staged.len) {
     as_buf_reset(&s->staged);
     s->staged_off = 0;
@@ -152,6 +158,8 @@ static ssize_t sub_read(void *cls, uint64_t pos, char *out, size_t max) {
     if (as_buf_error(&s->staged)) return MHD_CONTENT_READER_END_WITH_ERROR;
     if (s->staged.len == 0) {
       /* nothing to send: sleep until a commit or the next heartbeat */
+      s->parked = true;
+      atomic_fetch_add(&s->srv->suspended, 1);
       MHD_suspend_connection(s->conn);
       as_ws_park(s->srv->hub, s->conn, s->cursor - 1, s->next_heartbeat);
       return 0;

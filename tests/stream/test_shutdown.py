@@ -1,8 +1,9 @@
 """Graceful shutdown (SIGTERM) while writers append, WebSocket subscribers
 read and connect, and NDJSON subscriptions park and wake: exit status 0,
 close frames 1001, every acknowledged event still there after the
-restart.  The known intermittent abort (streamutil.SHUTDOWN_BUG) is
-reported as xfail when, and only when, it happens."""
+restart.  Requests arriving on keep-alive connections after the stop began
+get 503 and never suspend; the stop waits for every suspended connection
+(libmicrohttpd aborts otherwise)."""
 
 import signal
 import threading
