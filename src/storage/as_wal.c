@@ -215,6 +215,12 @@ static const as_frame *scan_after(const unsigned char *buf, size_t size,
   return first;
 }
 
+static bool all_zero(const unsigned char *p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i]) return false;
+  return true;
+}
+
 static as_err add_seg(as_wal_recovery *out, size_t *cap, uint64_t first,
                       uint64_t last, uint64_t bytes, bool closed) {
   if (out->nsegs == *cap) {
@@ -355,6 +361,21 @@ as_err as_wal_recover(const as_io *io, const char *dir, const as_logger *log,
         pending_first = next;
       }
     }
+    if (off < size && pending == off && all_zero(seg + off, size - off)) {
+      /* The zero-filled space written ahead of the frames (as_wal_write):
+       * the clean end of the segment, whatever the previous process did. */
+      if (!read_only) {
+        int fd = io->open(io->ctx, path, AS_IO_RDWR);
+        int tr = fd < 0 ? fd : io->ftruncate(io->ctx, fd, off);
+        if (tr == 0) tr = io->fdatasync(io->ctx, fd);
+        if (fd >= 0) io->close(io->ctx, fd);
+        if (tr < 0)
+          AS_FAIL(as__error_set(err, as_io_err(tr), 0, "",
+                                "%s: cannot cut the preallocated tail: %s", path,
+                                strerror(-tr)));
+      }
+      size = off;
+    }
     if (off < size || pending < off) {
       size_t x = off;
       if (!why) why = "incomplete batch at the end of the segment";
@@ -461,6 +482,7 @@ static as_err create_segment(as_wal *w, uint64_t first_position) {
   w->fd = fd;
   w->seg_first = first_position;
   w->seg_size = AS_WAL_HDR_SIZE;
+  w->prealloc_end = AS_WAL_HDR_SIZE;
   w->seg_events = 0;
   atomic_fetch_add(&w->segments, 1);
   atomic_fetch_add(&w->total_bytes, AS_WAL_HDR_SIZE);
@@ -503,6 +525,7 @@ as_err as_wal_open(as_wal *w, const as_io *io, const as_logger *log,
   w->fd = fd;
   w->seg_first = rec->last_first_position;
   w->seg_size = rec->last_size;
+  w->prealloc_end = rec->last_size; /* recovery cut any zero tail */
   w->seg_events = w->nsegs ? w->segs[w->nsegs - 1].last + 1 - w->seg_first : 0;
   return AS_OK;
 }
@@ -524,10 +547,28 @@ as_err as_wal_sync(as_wal *w) {
   return AS_OK;
 }
 
+/* Cuts the zero-filled tail off the current segment (before it is closed),
+ * so closed segments end with their last frame.  The next sync makes the
+ * new size durable; recovery accepts a zero tail in any segment anyway. */
+static as_err cut_prealloc(as_wal *w) {
+  if (w->prealloc_end <= w->seg_size) return AS_OK;
+  int r = w->io->ftruncate(w->io->ctx, w->fd, w->seg_size);
+  if (r < 0) {
+    as__log(w->log, AS_LOG_ERROR, "wal: cannot truncate a segment: %s; the store is now read-only",
+            strerror(-r));
+    return w->failed = as_io_err(r);
+  }
+  w->prealloc_end = w->seg_size;
+  w->dirty = true;
+  return AS_OK;
+}
+
 as_err as_wal_rotate(as_wal *w) {
   if (w->failed) return w->failed;
   if (w->fd < 0 || w->seg_size <= AS_WAL_HDR_SIZE) return AS_OK;
-  as_err rc = as_wal_sync(w);
+  as_err rc = cut_prealloc(w);
+  if (rc) return rc;
+  rc = as_wal_sync(w);
   if (rc) return rc;
   w->io->close(w->io->ctx, w->fd);
   w->fd = -1;
@@ -553,10 +594,46 @@ as_err as_wal_prepare(as_wal *w, uint64_t first_position, uint64_t bytes) {
   return AS_OK;
 }
 
+/* Frames overwrite zeros written ahead of them rather than extend the
+ * file: an fdatasync after an overwrite flushes the data blocks only, while
+ * one after an append must also commit the inode's new size to the file
+ * system's journal (on ext4 here: 130 us against 200 us for a 4 KiB write).
+ * The zeros are written PREALLOC_CHUNK at a time (up to the rotation size);
+ * the first fdatasync after each chunk pays for it once.  Recovery treats a
+ * zero tail as the clean end of a segment and cuts it. */
+#define PREALLOC_CHUNK ((uint64_t)1 << 20)
+
+static int ensure_prealloc(as_wal *w, uint64_t bytes) {
+  static const unsigned char zeros[64 << 10];
+  uint64_t need = w->seg_size + bytes;
+  if (need <= w->prealloc_end) return 0;
+  uint64_t to = need + PREALLOC_CHUNK;
+  if (to > w->seg_max) to = need > w->seg_max ? need : w->seg_max;
+  uint64_t off = w->prealloc_end > w->seg_size ? w->prealloc_end : w->seg_size;
+  while (off < to) {
+    struct iovec iov[16];
+    int n = 0;
+    uint64_t len = 0;
+    while (n < 16 && off + len < to) {
+      uint64_t k = to - off - len < sizeof zeros ? to - off - len : sizeof zeros;
+      iov[n].iov_base = (void *)zeros;
+      iov[n].iov_len = (size_t)k;
+      len += k;
+      n++;
+    }
+    int r = as_io_pwritev_all(w->io, w->fd, iov, n, off);
+    if (r < 0) return r;
+    off += len;
+  }
+  w->prealloc_end = to;
+  return 0;
+}
+
 as_err as_wal_write(as_wal *w, const struct iovec *iov, int iovcnt,
                     uint64_t bytes, uint64_t events, uint64_t last) {
   if (w->failed) return w->failed;
-  int r = as_io_pwritev_all(w->io, w->fd, iov, iovcnt, w->seg_size);
+  int r = ensure_prealloc(w, bytes);
+  if (r == 0) r = as_io_pwritev_all(w->io, w->fd, iov, iovcnt, w->seg_size);
   if (r < 0) {
     as__log(w->log, AS_LOG_ERROR,
             "wal: write failed: %s; the store is now read-only", strerror(-r));
@@ -614,6 +691,7 @@ as_err as_wal_drop_through(as_wal *w, uint64_t through) {
 
 void as_wal_close(as_wal *w) {
   if (w->fd >= 0) {
+    if (!w->failed) cut_prealloc(w);
     as_wal_sync(w);
     w->io->close(w->io->ctx, w->fd);
     w->fd = -1;

@@ -193,6 +193,8 @@ typedef struct as_wal {
   int fd;                  /* current segment, -1 if none */
   uint64_t seg_first;      /* first position of the current segment */
   uint64_t seg_size;       /* write offset in the current segment */
+  uint64_t prealloc_end;   /* file size: seg_size plus a zero-filled tail
+                              written ahead (see as_wal.c) */
   uint64_t seg_max;        /* rotation threshold (bytes) */
   uint64_t seg_max_events; /* rotation threshold (events; 0 = none) */
   uint64_t seg_events;     /* events in the current segment */

@@ -399,14 +399,17 @@ def test_snapshots_consistent_after_losing_an_unsynced_tail(server_factory):
 
 
 def _tear_wal_tail(data_dir, nbytes=3):
-    """Cuts the last bytes of the newest WAL segment (a torn last record,
-    as after a power loss): recovery drops that event."""
+    """Cuts the last bytes of the newest WAL record (a torn last record, as
+    after a power loss): recovery drops that event.  A live segment ends in
+    zeros written ahead of the records (after kill -9 they stay), so those
+    go first, then `nbytes` of the record itself."""
     import glob
     segs = sorted(glob.glob(os.path.join(data_dir, "wal", "wal-*.log")))
     assert segs, os.listdir(data_dir)
     with open(segs[-1], "r+b") as f:
-        f.seek(0, 2)
-        f.truncate(f.tell() - nbytes)
+        data = f.read()
+        end = len(data.rstrip(b"\0"))
+        f.truncate(end - nbytes)
 
 
 def test_snapshot_of_a_lost_event_never_comes_back(server_factory):

@@ -170,6 +170,80 @@ AS_TEST(zero_filled_tail_is_cut) {
   remove_tree(dir);
 }
 
+static long file_size(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0 ? (long)st.st_size : -1;
+}
+
+static int copy_file(const char *from, const char *to) {
+  FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+  int rc = a && b ? 0 : -1;
+  char buf[1 << 16];
+  size_t n;
+  while (!rc && (n = fread(buf, 1, sizeof buf, a)) > 0)
+    if (fwrite(buf, 1, n, b) != n) rc = -1;
+  if (a) fclose(a);
+  if (b && fclose(b)) rc = -1;
+  return rc;
+}
+
+/* Frames overwrite zeros written ahead of them: a live segment is longer
+ * than its frames, a crash leaves that zero tail, and recovery treats it as
+ * the clean end (nothing truncated, nothing lost), then cuts it. */
+AS_TEST(preallocated_tail_is_a_clean_end_after_a_crash) {
+  char dir[256], p[1024], snap[1100];
+  make_tmpdir(dir, sizeof dir);
+  as_db *db;
+  REQUIRE(reopen(dir, &db, NULL) == AS_OK);
+  append_n(db, 12, 1);
+  seg_path(dir, 0, p, sizeof p);
+  long offs[64], size;
+  REQUIRE(frame_offsets(p, offs, 64, &size) == 12);
+  long frames_end = offs[11] + (offs[11] - offs[10]);
+  CHECK(file_size(p) > frames_end); /* the zero tail, while open */
+  /* what a kill -9 now would leave on disk */
+  snprintf(snap, sizeof snap, "%s.crash", p);
+  REQUIRE(copy_file(p, snap) == 0);
+  as_db_close(db);
+  CHECK_EQ_INT(file_size(p), frames_end); /* a clean close cuts it */
+  REQUIRE(rename(snap, p) == 0);
+  REQUIRE(reopen(dir, &db, NULL) == AS_OK);
+  CHECK_EQ_INT(as_db_committed_position(db), 12);
+  as_recovery_info ri;
+  as_db_recovery_info(db, &ri);
+  CHECK_EQ_INT(ri.truncated_bytes, 0);
+  CHECK_EQ_INT(file_size(p), frames_end);
+  append_n(db, 3, 1);
+  as_db_close(db);
+  REQUIRE(reopen(dir, &db, NULL) == AS_OK);
+  CHECK_EQ_INT(as_db_committed_position(db), 15);
+  as_db_close(db);
+  remove_tree(dir);
+}
+
+/* Rotation cuts the zero tail: closed segments end with their last frame;
+ * a zero tail left on an older segment (a crash between the cut and its
+ * sync) is still a clean end, not corruption. */
+AS_TEST(closed_segments_end_with_their_last_frame) {
+  char dir[256], p[1024];
+  setup(dir, sizeof dir, 60, 1, 4096);
+  REQUIRE(nsegs(dir) >= 3);
+  for (int i = 0; i + 1 < nsegs(dir); i++) {
+    seg_path(dir, i, p, sizeof p);
+    long offs[64], size;
+    int n = frame_offsets(p, offs, 64, &size);
+    REQUIRE(n > 1);
+    CHECK_EQ_INT(size, offs[n - 1] + (offs[n - 1] - offs[n - 2]));
+  }
+  seg_path(dir, 0, p, sizeof p);
+  REQUIRE(truncate(p, file_size(p) + 8192) == 0);
+  as_db *db;
+  REQUIRE(reopen(dir, &db, NULL) == AS_OK);
+  CHECK_EQ_INT(as_db_committed_position(db), 60);
+  as_db_close(db);
+  remove_tree(dir);
+}
+
 AS_TEST(corruption_in_last_frame_is_a_torn_tail) {
   char dir[256], p[1024];
   setup(dir, sizeof dir, 10, 1, 0);
