@@ -636,8 +636,11 @@ as_err as__writer_start(as_db *db) {
   if (!db->iov) return AS_ENOMEM;
   db->iov_cap = MAX_IOV;
   db->last_sync_us = as_time_now_us();
-  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  db->max_spinners = cpus > 2 ? (int)cpus - 1 : 1;
+  /* sched_getaffinity: one cheap system call (sysconf reads a /sys file,
+   * which cost as much as the rest of a memory-only open) */
+  cpu_set_t set;
+  int cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 2;
+  db->max_spinners = cpus > 2 ? cpus - 1 : 1;
   if (db->opt.durability != AS_DURABILITY_INTERVAL) return AS_OK;
   pthread_mutex_lock(&db->qmu);
   as_err rc = start_thread_locked(db);
