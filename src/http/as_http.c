@@ -410,6 +410,18 @@ void as_hreq_stream(as_hreq *r, unsigned status, const char *content_type,
   s->fill = fill;
   s->state = state;
   s->free_state = free_state;
+  /* The first chunk is produced now.  A whole answer that fits in it (most
+   * queries) goes out as one buffer with a Content-Length: no chunked
+   * framing, and no zeroed STREAM_CHUNK block from libmicrohttpd (which
+   * cost more than serializing ten events).  Only longer answers stream. */
+  while (!s->done && s->buf.len < STREAM_CHUNK) s->done = s->fill(s->state, &s->buf);
+  if (s->done || as_buf_error(&s->buf)) {
+    as_buf b = s->buf;
+    as_buf_init(&s->buf, 0);
+    stream_free(s);
+    as_hreq_respond(r, status, content_type, &b);
+    return;
+  }
   struct MHD_Response *resp = MHD_create_response_from_callback(
       MHD_SIZE_UNKNOWN, STREAM_CHUNK, stream_read, s, stream_free);
   if (!resp) {
