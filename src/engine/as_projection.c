@@ -37,7 +37,7 @@
 #include "engine/as_db_int.h"
 
 #define APPLY_CHUNK 4096
-#define NOTIFY_GAP_US 200       /* at most one wake-up per this interval */
+#define NOTIFY_GAP_US 1000      /* at most one wake-up per this interval */
 #define IDLE_WAIT_MIN_US 5000   /* the worker's poll when just idle */
 #define IDLE_WAIT_MAX_US 1000000
 #define LAZY_EVENTS 1024        /* start the worker at this backlog ... */

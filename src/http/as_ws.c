@@ -597,8 +597,13 @@ static void *hub_main(void *arg) {
       int64_t ms = (next_park - now) / 1000 + 1;
       if (ms < timeout) timeout = ms < 0 ? 0 : (int)ms;
     }
-    atomic_store(&h->sleeping, 1);
-    if (as_db_committed_position(h->db) != committed) timeout = 0;
+    /* Ask for a wake-up at every commit only when someone listens: with
+     * no subscriber a commit has nothing to deliver here, and a wake-up per
+     * commit costs the writer a system call and the machine a context
+     * switch.  New subscribers and parked requests wake the hub themselves. */
+    bool listening = h->conns != NULL || next_park != INT64_MAX;
+    atomic_store(&h->sleeping, listening ? 1 : 0);
+    if (listening && as_db_committed_position(h->db) != committed) timeout = 0;
     int n = epoll_wait(h->ep, evs, 64, timeout);
     atomic_store(&h->sleeping, 0);
     for (int i = 0; i < n; i++) {

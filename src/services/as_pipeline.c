@@ -270,6 +270,9 @@ static void *worker_main(void *arg) {
     }
     uint64_t committed = as_db_committed_position(s->db);
     pipe *p = pick(s, committed);
+    /* With no pipeline defined a commit is no news: do not ask for
+     * wake-ups (registering a pipeline kicks the worker itself). */
+    if (!p && s->n == 0) atomic_store(&s->sleeping, 0);
     uint64_t from = 0, to = 0;
     if (p) {
       p->busy = true;
