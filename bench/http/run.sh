@@ -16,7 +16,7 @@
 #   --batch N           events per batch request (default 100)
 #   --size BYTES        bytes per event (default 300)
 #   --wrk-threads N     wrk threads (default 1)
-#   --server-threads N  allsourced --threads (default: its own default, = CPUs)
+#   --server-threads N  allsourced --threads (default: its own default, CPUs - 1)
 #   --warmup S          warm-up seconds before each measurement (default 2)
 #   --build             (re)build allsourced with CMake first (it is built
 #                       anyway when build/allsourced is missing)

@@ -18,7 +18,7 @@ typedef struct as_replay_mgr as_replay_mgr; /* src/services/as_replay.h */
 
 typedef struct as_server_config {
   const char *listen;       /* "ADDR:PORT", default "127.0.0.1:8080" */
-  unsigned threads;         /* HTTP threads, default: number of CPUs */
+  unsigned threads;         /* HTTP threads, default: CPUs - 1 (at least 1) */
   uint64_t max_body;        /* request body limit, default 16 MiB */
   unsigned max_connections; /* default 4096 */
   unsigned idle_timeout_s;  /* idle keep-alive timeout, default 60 */

@@ -26,7 +26,7 @@ static void usage(FILE *f) {
           "  --listen ADDR:PORT     listen address (ALLSOURCE_LISTEN; default 127.0.0.1:8080)\n"
           "  --data-dir DIR         data directory (ALLSOURCE_DATA_DIR; default ./data)\n"
           "  --durability MODE      sync | interval=MS | none (ALLSOURCE_DURABILITY; default sync)\n"
-          "  --threads N            HTTP threads (ALLSOURCE_THREADS; default: CPUs)\n"
+          "  --threads N            HTTP threads (ALLSOURCE_THREADS; default: CPUs - 1, at least 1)\n"
           "  --max-body BYTES       request body limit (ALLSOURCE_MAX_BODY; default 16777216)\n"
           "  --segment-bytes BYTES  seal the WAL tail into Parquet every BYTES\n"
           "                         (ALLSOURCE_SEGMENT_BYTES; default 67108864)\n"
