@@ -2,6 +2,15 @@
  * as_swmap.h — a single-writer hash map of object pointers with lock-free
  * readers (open addressing, linear probing, RCU-protected resizing).
  *
+ * Growing is incremental: when the table passes 70 % load the writer
+ * publishes a table twice the size and from then on moves MIGRATE_STEP slots
+ * of the old table into it at every insert, so no insert ever rehashes the
+ * whole map (a stop-the-world rehash of 4 M event ids held the store's
+ * writer — and every appender — for about 100 ms).  Until the move is
+ * complete, readers look in the new table and then in the old one, which
+ * stays untouched (and complete for what it held) until it is freed after
+ * an RCU grace period.
+ *
  * The map stores pointers to caller-owned objects that carry their own key
  * (an entity, an event type, an event record).  Objects must outlive the map.
  * Each slot keeps 16 bits of the hash in the pointer's unused top bits, so a
@@ -33,7 +42,9 @@ typedef uint64_t (*as_swmap_hash_fn)(const void *obj, const void *ctx);
 typedef bool (*as_swmap_eq_fn)(const void *obj, const void *key);
 
 typedef struct as_swmap {
-  _Atomic(as_swmap_tab *) tab; /* owned */
+  _Atomic(as_swmap_tab *) tab; /* owned; where inserts go */
+  _Atomic(as_swmap_tab *) old; /* owned; while growing: the previous table */
+  _Atomic size_t cursor;       /* old slots [0, cursor) were moved to tab */
   size_t count;                /* writer only */
   as_rcu *rcu;                 /* borrowed; shared by the store's maps */
   as_swmap_hash_fn hash_of;

@@ -11,6 +11,7 @@
 #include "index/as_plist.h"
 #include "index/as_posidx.h"
 #include "index/as_swmap.h"
+#include <string.h>
 
 AS_TEST(arena_allocations_are_aligned_and_stable) {
   as_arena a;
@@ -139,6 +140,95 @@ AS_TEST(threads_swmap_readers_during_growth) {
   CHECK_EQ_INT(ra.misses, 0);
   int absent = N + 5;
   CHECK(as_swmap_find(&m, as_hash(&hk, &absent, sizeof absent), obj_eq, &absent) == NULL);
+  as_swmap_destroy(&m);
+  as_free(objs);
+}
+
+/* foreach during incremental growth: every object inserted before the walk
+ * is visited exactly once, no object twice. */
+typedef struct walk {
+  int n;
+  unsigned char *seen;
+  int dup;
+} walk;
+
+static int walk_visit(void *arg, void *o) {
+  walk *w = arg;
+  int k = ((obj *)o)->key;
+  if (w->seen[k]++) w->dup++;
+  w->n++;
+  return 0;
+}
+
+typedef struct walker_arg {
+  as_swmap *m;
+  _Atomic int *inserted;
+  _Atomic int stop;
+  int walks, missing, dups;
+  int nobj;
+} walker_arg;
+
+static void *swmap_walker(void *p) {
+  walker_arg *a = p;
+  unsigned char *seen = as_malloc((size_t)a->nobj);
+  while (!atomic_load(&a->stop)) {
+    int before = atomic_load(a->inserted);
+    memset(seen, 0, (size_t)a->nobj);
+    walk w = {0, seen, 0};
+    as_swmap_foreach(a->m, walk_visit, &w);
+    for (int i = 0; i < before; i++) a->missing += seen[i] == 0;
+    a->dups += w.dup;
+    a->walks++;
+  }
+  as_free(seen);
+  return NULL;
+}
+
+AS_TEST(swmap_foreach_once_during_growth) {
+  as_rcu rcu;
+  as_rcu_init(&rcu);
+  as_swmap m;
+  REQUIRE(as_swmap_init(&m, &rcu, obj_hash, NULL, 4) == AS_OK);
+  enum { N = 40000 };
+  obj *objs = as_malloc(sizeof *objs * N);
+  as_hash_key hk = {3, 4};
+  for (int i = 0; i < N; i++) {
+    objs[i].key = i;
+    objs[i].h = as_hash(&hk, &i, sizeof i);
+  }
+  /* single-threaded: walk right after every insert (mid-move included) */
+  unsigned char *seen = as_malloc(N);
+  for (int i = 0; i < 3000; i++) {
+    CHECK_OK(as_swmap_insert(&m, objs[i].h, &objs[i]));
+    memset(seen, 0, N);
+    walk w = {0, seen, 0};
+    as_swmap_foreach(&m, walk_visit, &w);
+    if (w.n != i + 1 || w.dup) {
+      CHECK_EQ_INT(w.n, i + 1);
+      CHECK_EQ_INT(w.dup, 0);
+      break;
+    }
+    int k = objs[i / 2].key;
+    if (as_swmap_find(&m, objs[i / 2].h, obj_eq, &k) != &objs[i / 2]) {
+      CHECK(0);
+      break;
+    }
+  }
+  as_free(seen);
+  /* concurrent: a walker while the writer grows the map several times */
+  _Atomic int inserted = 3000;
+  walker_arg wa = {&m, &inserted, 0, 0, 0, 0, N};
+  pthread_t th;
+  pthread_create(&th, NULL, swmap_walker, &wa);
+  for (int i = 3000; i < N; i++) {
+    CHECK_OK(as_swmap_insert(&m, objs[i].h, &objs[i]));
+    atomic_store(&inserted, i + 1);
+  }
+  atomic_store(&wa.stop, 1);
+  pthread_join(th, NULL);
+  CHECK(wa.walks > 0);
+  CHECK_EQ_INT(wa.missing, 0);
+  CHECK_EQ_INT(wa.dups, 0);
   as_swmap_destroy(&m);
   as_free(objs);
 }
