@@ -186,7 +186,7 @@ struct as_db {
   pthread_cond_t qcv;
   as_req *qhead, *qtail;
   uint32_t qlen;
-  bool leader;
+  _Atomic bool leader;   /* written under qmu; read without it to spin */
   _Atomic int spinners; /* appenders spinning for their commit */
   int max_spinners;     /* CPUs - 1 (at least 1): more would steal the
                            leader's CPU */
