@@ -11,6 +11,7 @@
 #include "index/as_plist.h"
 #include "index/as_posidx.h"
 #include "index/as_swmap.h"
+#include <sched.h>
 #include <string.h>
 
 AS_TEST(arena_allocations_are_aligned_and_stable) {
@@ -164,7 +165,8 @@ typedef struct walker_arg {
   as_swmap *m;
   _Atomic int *inserted;
   _Atomic int stop;
-  int walks, missing, dups;
+  _Atomic int walks;
+  int missing, dups;
   int nobj;
 } walker_arg;
 
@@ -178,7 +180,7 @@ static void *swmap_walker(void *p) {
     as_swmap_foreach(a->m, walk_visit, &w);
     for (int i = 0; i < before; i++) a->missing += seen[i] == 0;
     a->dups += w.dup;
-    a->walks++;
+    atomic_fetch_add(&a->walks, 1);
   }
   as_free(seen);
   return NULL;
@@ -223,10 +225,14 @@ AS_TEST(swmap_foreach_once_during_growth) {
   for (int i = 3000; i < N; i++) {
     CHECK_OK(as_swmap_insert(&m, objs[i].h, &objs[i]));
     atomic_store(&inserted, i + 1);
+    if (i % 1000 == 0) { /* let walks interleave with every stage of growth */
+      int w0 = atomic_load(&wa.walks);
+      while (atomic_load(&wa.walks) == w0) sched_yield();
+    }
   }
   atomic_store(&wa.stop, 1);
   pthread_join(th, NULL);
-  CHECK(wa.walks > 0);
+  CHECK(atomic_load(&wa.walks) >= (N - 3000) / 1000);
   CHECK_EQ_INT(wa.missing, 0);
   CHECK_EQ_INT(wa.dups, 0);
   as_swmap_destroy(&m);
