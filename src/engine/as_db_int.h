@@ -179,6 +179,7 @@ struct as_db {
   struct iovec *iov;
   size_t iov_cap;
   uint64_t rotations_seen; /* to notify the sealer after a rotation */
+  int64_t sync_ewma_us;    /* recent fdatasync time (sync mode) */
   as_etype *last_type;     /* one-entry cache of the writer's type lookups */
 
   /* [Q] the append queue and the writer role */
@@ -186,6 +187,7 @@ struct as_db {
   pthread_cond_t qcv;
   as_req *qhead, *qtail;
   uint32_t qlen;
+  uint32_t last_cycle_reqs; /* requests the previous cycle took */
   _Atomic bool leader;   /* written under qmu; read without it to spin */
   _Atomic int spinners; /* appenders spinning for their commit */
   int max_spinners;     /* CPUs - 1 (at least 1): more would steal the
