@@ -15,7 +15,9 @@
  *   - [Q] fields are guarded by `qmu`.
  *
  * COMMIT ORDER (group commit)
- *   1. The role holder takes every queued request (up to a byte budget).
+ *   1. The role holder takes every queued request (up to a byte budget);
+ *      in sync mode it may first wait a little for the previous cycle's
+ *      appenders to queue again (gather_locked in as_writer.c).
  *   2. It checks ids and expected versions, assigns positions, versions and
  *      timestamps, copies frames into the arena and indexes them (readers do
  *      not see them yet: their positions are above `committed`).
