@@ -71,16 +71,17 @@ def _failed(request):
 
 
 class _Factory:
-    def __init__(self, binary, base):
+    def __init__(self, binary, base, server_cls=Server):
         self.binary = binary
         self.base = base
+        self.server_cls = server_cls  # tests/stream passes its subclass
         self.servers = []
 
     def __call__(self, args=(), env=None, durability="sync", start=True,
                  data_dir=None, via_env=False):
         n = len(self.servers)
         d = data_dir or os.path.join(self.base, "data%d" % n)
-        s = Server(self.binary, d, args=args, env=env,
+        s = self.server_cls(self.binary, d, args=args, env=env,
                    log_dir=os.path.join(self.base, "logs%d" % n),
                    durability=durability, via_env=via_env)
         self.servers.append(s)

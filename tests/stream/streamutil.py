@@ -5,8 +5,9 @@ snapshots, analytics).
 * ``Server``: the real binary on a free loopback port with its own data
   directory; waits for ``/health``; stop (SIGTERM, exit code 0 asserted),
   restart on the same data directory, kill -9; stderr goes to a file that is
-  checked for sanitizer reports.  (A copy of the pattern of tests/api, which
-  is not imported across folders.)
+  checked for sanitizer reports.  It is tests/api's ``apiutil.Server``
+  (imported, not copied) plus ``ws_base``, batches over a given session and
+  ``committed()``.
 * ``WsClient``: a WebSocket subscriber on top of python3-websocket
   (websocket-client 1.2.3) that returns each text frame as (event dict, raw
   frame text) and reports close frames.
@@ -19,27 +20,21 @@ are used.
 
 import json
 import os
-import signal
+import pathlib
 import socket
-import subprocess
+import sys
 import threading
 import time
 
 import requests
 import websocket
 
-HTTP_TIMEOUT = float(os.environ.get("ALLSOURCE_STREAM_HTTP_TIMEOUT", "60"))
-START_TIMEOUT = float(os.environ.get("ALLSOURCE_STREAM_START_TIMEOUT", "60"))
-STOP_TIMEOUT = float(os.environ.get("ALLSOURCE_STREAM_STOP_TIMEOUT", "60"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "api"))
 
-SANITIZER_MARKERS = (
-    "ERROR: AddressSanitizer",
-    "ERROR: LeakSanitizer",
-    "runtime error:",
-    "WARNING: ThreadSanitizer",
-    "ERROR: ThreadSanitizer",
-    "SUMMARY: UndefinedBehaviorSanitizer",
-)
+import apiutil  # noqa: E402
+from apiutil import (HTTP_TIMEOUT, SANITIZER_MARKERS, START_TIMEOUT,  # noqa: E402,F401
+                     STOP_TIMEOUT, ServerStartError, _skip_string, _skip_value,
+                     _skip_ws, clean_env, free_port, raw_array_items)
 
 
 def load_scale():
@@ -54,189 +49,33 @@ def scaled(n, minimum=1):
     return max(minimum, int(n * load_scale()))
 
 
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+class Server(apiutil.Server):
+    """apiutil.Server plus what the streaming tests need."""
 
-
-def clean_env():
-    return {k: v for k, v in os.environ.items() if not k.startswith("ALLSOURCE_")}
-
-
-class ServerStartError(Exception):
-    pass
-
-
-class Server:
-    """One allsourced process (and its restarts) on one data directory."""
-
-    def __init__(self, binary, data_dir, args=(), log_dir=None, durability="sync"):
-        self.binary = str(binary)
-        self.data_dir = str(data_dir)
-        self.args = list(args)
-        self.durability = durability
-        self.log_dir = str(log_dir or data_dir + ".logs")
-        os.makedirs(self.log_dir, exist_ok=True)
-        self.proc = None
-        self.port = None
-        self.url = None
-        self.session = None
-        self.starts = 0
-        self.stderr_path = None
-        self.stderr_paths = []
-
-    def command(self, port):
-        cmd = [self.binary, "--listen", "127.0.0.1:%d" % port, "--data-dir", self.data_dir]
-        if self.durability is not None:
-            cmd += ["--durability", self.durability]
-        return cmd + self.args
+    def __init__(self, binary, data_dir, args=(), log_dir=None, durability="sync",
+                 env=None, via_env=False):
+        super().__init__(binary, data_dir, args=args, env=env, log_dir=log_dir,
+                         durability=durability, via_env=via_env)
+        self.ws_base = None
 
     def start(self):
-        assert self.proc is None, "server already running"
-        last = None
-        for _attempt in range(5):
-            port = free_port()
-            self.starts += 1
-            self.stderr_path = os.path.join(self.log_dir, "stderr.%d.log" % self.starts)
-            self.stderr_paths.append(self.stderr_path)
-            with open(self.stderr_path, "wb") as errf:
-                self.proc = subprocess.Popen(self.command(port), stdin=subprocess.DEVNULL,
-                                             stdout=subprocess.DEVNULL, stderr=errf,
-                                             env=clean_env())
-            self.port = port
-            self.url = "http://127.0.0.1:%d" % port
-            self.ws_base = "ws://127.0.0.1:%d" % port
-            try:
-                self._wait_healthy()
-            except ServerStartError as e:
-                last = e
-                if self.proc.poll() is None:
-                    self.proc.kill()
-                    self.proc.wait()
-                self.proc = None
-                if "ddress already in use" in self.stderr():
-                    continue
-                raise
-            self.session = requests.Session()
-            return self
-        raise last
-
-    def _wait_healthy(self):
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            rc = self.proc.poll()
-            if rc is not None:
-                raise ServerStartError("allsourced exited with %d during start-up:\n%s"
-                                       % (rc, self.stderr()))
-            try:
-                r = requests.get(self.url + "/health", timeout=2)
-                if r.status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.02)
-        raise ServerStartError("allsourced did not answer /health within %.0f s:\n%s"
-                               % (START_TIMEOUT, self.stderr()))
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def _close_session(self):
-        if self.session is not None:
-            self.session.close()
-            self.session = None
-
-    def stop(self, sig=signal.SIGTERM, check=True):
-        """Graceful stop; asserts exit code 0 and a clean stderr."""
-        self._close_session()
-        if self.proc is None:
-            return None
-        self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-            raise AssertionError("allsourced did not exit within %.0f s of %s\n%s"
-                                 % (STOP_TIMEOUT, signal.Signals(sig).name, self.stderr()))
-        self.proc = None
-        if check:
-            assert rc == 0, ("allsourced exited with %d after %s\n%s"
-                             % (rc, signal.Signals(sig).name, self.stderr()))
-            self.check_sanitizers()
-        return rc
-
-    def kill9(self):
-        self._close_session()
-        if self.proc is None:
-            return
-        self.proc.kill()
-        self.proc.wait()
-        self.proc = None
-        self.check_sanitizers()
-
-    def restart(self):
-        if self.proc is not None:
-            self.stop()
-        return self.start()
-
-    def stderr(self, all_runs=False):
-        paths = self.stderr_paths if all_runs else [self.stderr_path]
-        out = []
-        for p in paths:
-            if p and os.path.exists(p):
-                with open(p, "rb") as f:
-                    out.append(f.read().decode("utf-8", "replace"))
-        return "\n".join(out)
-
-    def check_sanitizers(self):
-        text = self.stderr()
-        assert not any(m in text for m in SANITIZER_MARKERS), \
-            "sanitizer report in allsourced's stderr:\n" + text
-
-    # --- HTTP ------------------------------------------------------------
-
-    def request(self, method, path, **kw):
-        kw.setdefault("timeout", HTTP_TIMEOUT)
-        if self.session is None:
-            return requests.request(method, self.url + path, **kw)
-        return self.session.request(method, self.url + path, **kw)
-
-    def get(self, path, **kw):
-        return self.request("GET", path, **kw)
-
-    def post(self, path, **kw):
-        return self.request("POST", path, **kw)
-
-    def ingest(self, entity_id="e-1", event_type="test.event", payload=None, **extra):
-        ev = {"entity_id": entity_id, "event_type": event_type, "payload": payload}
-        ev.update(extra)
-        r = self.post("/api/v1/events", json=ev)
-        assert r.status_code == 200, (r.status_code, r.text)
-        return r.json()
+        super().start()
+        self.ws_base = "ws://127.0.0.1:%d" % self.port
+        return self
 
     def batch(self, events, session=None):
-        s = session or self.session or requests
-        r = s.post(self.url + "/api/v1/events/batch", json=events, timeout=HTTP_TIMEOUT)
+        """POST a batch, over `session` (another connection) if given."""
+        if session is None:
+            return super().batch(events)
+        r = session.post(self.url + "/api/v1/events/batch", json=events,
+                         timeout=HTTP_TIMEOUT)
         assert r.status_code == 200, (r.status_code, r.text)
         return r.json()
-
-    def query(self, **params):
-        r = self.get("/api/v1/events/query", params=params)
-        assert r.status_code == 200, (r.status_code, r.text)
-        return r.json()["events"]
 
     def committed(self):
         """The last position (0 when the store is empty)."""
         evs = self.query(order="desc", limit=1)
         return evs[0]["position"] if evs else 0
-
-    def state(self, entity_id, **params):
-        return self.get("/api/v1/entities/%s/state" % entity_id, params=params)
 
 
 # --- Graceful stop ---------------------------------------------------------------
@@ -254,73 +93,6 @@ def check_stop(server, rc):
 
 
 # --- Raw JSON ---------------------------------------------------------------
-
-_WS = " \t\r\n"
-
-
-def _skip_ws(s, i):
-    while i < len(s) and s[i] in _WS:
-        i += 1
-    return i
-
-
-def _skip_string(s, i):
-    i += 1
-    while True:
-        c = s[i]
-        if c == "\\":
-            i += 2
-        elif c == '"':
-            return i + 1
-        else:
-            i += 1
-
-
-def _skip_value(s, i):
-    c = s[i]
-    if c == '"':
-        return _skip_string(s, i)
-    if c in "{[":
-        close = "}" if c == "{" else "]"
-        i = _skip_ws(s, i + 1)
-        if s[i] == close:
-            return i + 1
-        while True:
-            if c == "{":
-                i = _skip_string(s, i)
-                i = _skip_ws(s, i)
-                i = _skip_ws(s, i + 1)
-            i = _skip_value(s, i)
-            i = _skip_ws(s, i)
-            if s[i] == ",":
-                i = _skip_ws(s, i + 1)
-                continue
-            assert s[i] == close, (s[i], i)
-            return i + 1
-    j = i
-    while j < len(s) and s[j] not in ",}] \t\r\n":
-        j += 1
-    return j
-
-
-def raw_array_items(s):
-    """The raw texts of the items of the JSON array text `s`."""
-    i = _skip_ws(s, 0)
-    assert s[i] == "["
-    out = []
-    i = _skip_ws(s, i + 1)
-    if s[i] == "]":
-        return out
-    while True:
-        j = _skip_value(s, i)
-        out.append(s[i:j])
-        i = _skip_ws(s, j)
-        if s[i] == ",":
-            i = _skip_ws(s, i + 1)
-            continue
-        assert s[i] == "]"
-        return out
-
 
 def store_events(server, **params):
     """(parsed events, raw event texts) from /events/query, in order; the
