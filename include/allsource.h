@@ -232,6 +232,11 @@ typedef struct as_recovery_info {
 
 AS_API void as_db_recovery_info(as_db *db, as_recovery_info *out);
 
+/* fdatasync latency histogram bounds (microseconds) of as_stats.sync_hist. */
+#define AS_SYNC_HIST_N 12
+#define AS_SYNC_HIST_BOUNDS_US \
+  {50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000, 250000, 1000000}
+
 typedef struct as_stats {
   uint64_t total_events;      /* committed events */
   uint64_t total_entities;    /* entities with at least one committed event */
@@ -242,6 +247,11 @@ typedef struct as_stats {
   uint64_t memory_bytes;      /* bytes allocated by the engine */
   uint64_t appends_total;     /* append requests committed since open */
   uint64_t syncs_total;       /* fdatasync calls since open */
+  /* fdatasync durations since open: sync_hist[i] counts calls that took at
+   * most AS_SYNC_HIST_BOUNDS_US[i] (and more than the bound before it);
+   * sync_hist[AS_SYNC_HIST_N] the longer ones.  sync_us_total: their sum. */
+  uint64_t sync_hist[AS_SYNC_HIST_N + 1];
+  uint64_t sync_us_total;
   uint64_t recovered_events;
   uint64_t parquet_files;     /* sealed Parquet files */
   uint64_t parquet_bytes;

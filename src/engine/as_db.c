@@ -395,6 +395,9 @@ void as_db_stats(as_db *db, as_stats *out) {
     out->storage_bytes = atomic_load(&db->wal.total_bytes);
     out->wal_segments = atomic_load(&db->wal.segments);
     out->syncs_total = atomic_load(&db->wal.syncs);
+    for (int i = 0; i <= AS_SYNC_HIST_N; i++)
+      out->sync_hist[i] = atomic_load_explicit(&db->wal.sync_hist[i], memory_order_relaxed);
+    out->sync_us_total = atomic_load_explicit(&db->wal.sync_us, memory_order_relaxed);
   }
   out->memory_bytes = as__alloc_live_bytes();
   out->appends_total = atomic_load(&db->appends_total);

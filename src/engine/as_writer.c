@@ -330,10 +330,9 @@ static as_err write_frames(as_db *db, uint64_t first, uint64_t last,
   }
   if (n) rc = as_wal_write(&db->wal, db->iov, n, chunk, chunk_events, last);
   if (!rc && db->opt.durability == AS_DURABILITY_SYNC) {
-    int64_t t0 = as_time_now_us();
     rc = as_wal_sync(&db->wal);
-    int64_t us = as_time_now_us() - t0;
-    db->sync_ewma_us += (us - db->sync_ewma_us) / 8; /* [W] */
+    if (!rc) /* [W] recent fdatasync time, for gather_locked() */
+      db->sync_ewma_us += ((int64_t)db->wal.last_sync_us - db->sync_ewma_us) / 8;
   }
   return rc;
 }

@@ -37,6 +37,20 @@ static void engine_metrics(as_buf *b, as_server *s) {
       "Append requests committed since start (a batch is one request).", st.appends_total);
   one(b, "allsource_fsyncs_total", COUNTER, "fdatasync calls of the write-ahead log since start.",
       st.syncs_total);
+  {
+    /* AS_SYNC_HIST_BOUNDS_US in seconds */
+    static const char *const bounds_text[] = {
+        "0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025",
+        "0.005", "0.01", "0.025", "0.1", "0.25", "1"};
+    _Static_assert(sizeof bounds_text / sizeof *bounds_text == AS_SYNC_HIST_N,
+                   "one label per bound");
+    uint64_t cum[AS_SYNC_HIST_N + 1], run = 0;
+    for (int i = 0; i <= AS_SYNC_HIST_N; i++) cum[i] = run += st.sync_hist[i];
+    const char *name = "allsource_fsync_duration_seconds";
+    as_prom_header(b, name, "histogram", "Duration of the WAL's fdatasync calls.");
+    as_prom_histogram(b, name, NULL, bounds_text, AS_SYNC_HIST_N, cum,
+                      (double)st.sync_us_total / 1e6);
+  }
   one(b, "allsource_storage_events_total", GAUGE, "Committed events in the store.",
       st.total_events);
   one(b, "allsource_storage_entities_total", GAUGE, "Entities with at least one event.",

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/as_alloc.h"
 #include "core/as_common.h"
@@ -530,10 +531,20 @@ as_err as_wal_open(as_wal *w, const as_io *io, const as_logger *log,
   return AS_OK;
 }
 
+static const uint64_t k_sync_bounds_us[AS_SYNC_HIST_N] = AS_SYNC_HIST_BOUNDS_US;
+
+static uint64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 as_err as_wal_sync(as_wal *w) {
   if (w->failed) return w->failed;
   if (!w->dirty) return AS_OK;
+  uint64_t t0 = mono_us();
   int r = w->io->fdatasync(w->io->ctx, w->fd);
+  uint64_t us = mono_us() - t0;
   if (r < 0) {
     as__log(w->log, AS_LOG_ERROR,
             "wal: fdatasync failed: %s; the store is now read-only",
@@ -543,7 +554,12 @@ as_err as_wal_sync(as_wal *w) {
   w->gen++;
   w->window_first = true;
   w->dirty = false;
+  size_t b = 0;
+  while (b < AS_SYNC_HIST_N && us > k_sync_bounds_us[b]) b++;
+  atomic_fetch_add_explicit(&w->sync_hist[b], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&w->sync_us, us, memory_order_relaxed);
   atomic_fetch_add_explicit(&w->syncs, 1, memory_order_relaxed);
+  w->last_sync_us = us;
   return AS_OK;
 }
 

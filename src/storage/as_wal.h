@@ -210,6 +210,9 @@ typedef struct as_wal {
   _Atomic uint64_t total_bytes; /* bytes in all segments (stats) */
   _Atomic uint64_t segments;    /* segment files (stats) */
   _Atomic uint64_t syncs;       /* fdatasync calls (stats) */
+  _Atomic uint64_t sync_hist[AS_SYNC_HIST_N + 1]; /* their durations (stats) */
+  _Atomic uint64_t sync_us;
+  uint64_t last_sync_us;   /* duration of the last fdatasync (appender) */
 } as_wal;
 
 /** Prepares appending after recovery: continues the last segment described

@@ -28,6 +28,7 @@ EXPECTED_FAMILIES = {
     "allsource_events_ingested_total": "counter",
     "allsource_append_requests_total": "counter",
     "allsource_fsyncs_total": "counter",
+    "allsource_fsync_duration_seconds": "histogram",
     "allsource_storage_events_total": "gauge",
     "allsource_storage_entities_total": "gauge",
     "allsource_storage_event_types": "gauge",
@@ -142,6 +143,10 @@ def test_counters_move_by_exactly_the_traffic(server):
     assert d("allsource_events_ingested_total") == 7 + 75
     assert d("allsource_append_requests_total") == 7 + 3
     assert 1 <= d("allsource_fsyncs_total") <= 10
+    # every fdatasync is timed: the histogram counts exactly the same calls
+    assert d("allsource_fsync_duration_seconds_count") == d("allsource_fsyncs_total")
+    assert value(f1, "allsource_fsync_duration_seconds_count") == \
+        value(f1, "allsource_fsyncs_total")
     assert value(f1, "allsource_committed_position") == last["last_position"]
     assert value(f1, "allsource_storage_events_total") == server.stats()["total_events"]
     st = server.stats()
