@@ -346,9 +346,9 @@ int main(int argc, char **argv) {
   as_stats st;
   as_db_stats(db, &st);
   as__log(&log, AS_LOG_INFO,
-          "listening on %s (port %u, %u HTTP threads, body limit %" PRIu64
+          "listening on %s (port %u, %u HTTP thread%s, body limit %" PRIu64
           " bytes); %" PRIu64 " events",
-          cfg.listen, as_server_port(srv), cfg.threads, cfg.max_body,
+          cfg.listen, as_server_port(srv), cfg.threads, cfg.threads == 1 ? "" : "s", cfg.max_body,
           st.total_events);
 
   int sig = 0;
