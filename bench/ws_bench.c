@@ -82,6 +82,15 @@ static void die(const char *fmt, ...) {
   exit(1);
 }
 
+/* A whole decimal integer in [lo, hi], or die naming `what`. */
+static int int_arg(const char *v, long lo, long hi, const char *what) {
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (errno || end == v || *end || n < lo || n > hi) die("%s: want an integer %ld..%ld, got '%s'", what, lo, hi, v);
+  return (int)n;
+}
+
 static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -170,7 +179,7 @@ static int http_read_response(int fd, buf *body) {
       break;
     }
   }
-  int status = atoi(in.p + 9);
+  int status = (int)strtol(in.p + 9, NULL, 10); /* "HTTP/1.1 NNN" */
   long clen = -1;
   bool chunked = false;
   for (char *h = strstr(in.p, "\r\n") + 2; h < in.p + hdr_end - 2; h = strstr(h, "\r\n") + 2) {
@@ -829,7 +838,7 @@ int main(int argc, char **argv) {
         const char *colon = strrchr(u, ':');
         if (!colon) die("--url wants HOST:PORT");
         snprintf(g_host, sizeof g_host, "%.*s", (int)(colon - u), u);
-        g_port = atoi(colon + 1);
+        g_port = int_arg(colon + 1, 1, 65535, "--url port");
         break;
       }
       case 'n': g_events = strtoull(optarg, NULL, 10); break;
@@ -838,18 +847,18 @@ int main(int argc, char **argv) {
         g_nsubs = 0;
         char *tmp = strdup(optarg), *save, *tok;
         for (tok = strtok_r(tmp, ",", &save); tok && g_nsubs < 8; tok = strtok_r(NULL, ",", &save))
-          g_subs[g_nsubs++] = atoi(tok);
+          g_subs[g_nsubs++] = int_arg(tok, 1, 100000, "--subs");
         free(tmp);
         break;
       }
       case 'S': g_seconds = atof(optarg); break;
       case 'r': g_rate = atof(optarg); break;
-      case 'B': g_lat_batch = atoi(optarg); break;
-      case 'L': g_lat_subs = atoi(optarg); break;
+      case 'B': g_lat_batch = int_arg(optarg, 1, 100000, "--latency-batch"); break;
+      case 'L': g_lat_subs = int_arg(optarg, 0, 100000, "--latency-subs"); break;
       case 'T': g_lat_seconds = atof(optarg); break;
-      case 'l': g_loaders = atoi(optarg); if (g_loaders < 1 || g_loaders > 16) die("--loaders 1..16"); break;
-      case 'b': g_load_batch = atoi(optarg); break;
-      case 'p': g_pad = atoi(optarg); break;
+      case 'l': g_loaders = int_arg(optarg, 1, 16, "--loaders"); break;
+      case 'b': g_load_batch = int_arg(optarg, 1, 100000, "--load-batch"); break;
+      case 'p': g_pad = int_arg(optarg, 0, 1 << 20, "--pad"); break;
       case 't': g_tsv = true; break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;

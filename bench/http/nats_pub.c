@@ -258,6 +258,18 @@ static void usage(FILE *f) {
           "            -m sync -b 100 -z 300\n");
 }
 
+/* A whole decimal integer in [lo, hi], or exit with a message. */
+static int int_arg(const char *v, long lo, long hi, const char *what) {
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (errno || end == v || *end || n < lo || n > hi) {
+    fprintf(stderr, "nats_pub: %s wants an integer %ld..%ld, got '%s'\n", what, lo, hi, v);
+    exit(2);
+  }
+  return (int)n;
+}
+
 int main(int argc, char **argv) {
   int c;
   while ((c = getopt(argc, argv, "u:n:t:c:d:w:m:b:z:h")) != -1) {
@@ -265,11 +277,11 @@ int main(int argc, char **argv) {
       case 'u': g_url = optarg; break;
       case 'n': g_stream = optarg; break;
       case 't': g_subject = optarg; break;
-      case 'c': g_conns = atoi(optarg); break;
+      case 'c': g_conns = int_arg(optarg, 1, 4096, "-c"); break;
       case 'd': g_secs = atof(optarg); break;
       case 'w': g_warmup = atof(optarg); break;
-      case 'b': g_batch = atoi(optarg); break;
-      case 'z': g_size = atoi(optarg); break;
+      case 'b': g_batch = int_arg(optarg, 1, 1000000, "-b"); break;
+      case 'z': g_size = int_arg(optarg, 1, 16777216, "-z"); break;
       case 'm':
         if (!strcmp(optarg, "sync")) g_mode = MODE_SYNC;
         else if (!strcmp(optarg, "batch")) g_mode = MODE_BATCH;

@@ -17,6 +17,9 @@ typedef enum as_window {
   AS_WIN_MONTH
 } as_window;
 
+/** Microseconds on the monotonic clock (for durations and deadlines). */
+int64_t as_time_mono_us(void);
+
 /** Parses "minute", "hour", "day", "week", "month"; -1 if unknown. */
 int as_window_parse(const char *s);
 const char *as_window_name(as_window w);

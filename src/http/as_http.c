@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/as_time.h"
 #include "core/as_alloc.h"
 #include "core/as_common.h"
 #include "http/as_http_int.h"
@@ -90,11 +91,6 @@ const as_route *as__http_routes(size_t *n) {
 #define SLOT_UNMATCHED AS_ARRAY_LEN(g_routes)
 #define SLOT_PREFLIGHT (AS_ARRAY_LEN(g_routes) + 1)
 
-static uint64_t mono_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* Splits "/a/b/c" into segments (pointers into `path` and lengths); returns
  * the count, or max + 1 when there are more than `max`. */
@@ -525,8 +521,8 @@ static void route_request(as_hreq *r, const char *url) {
     if (!match(&rcs[i], us, nu, &param)) continue;
     if (strcmp(g_routes[i].method, r->method) != 0) {
       if (!strstr(allow, g_routes[i].method)) {
-        if (allow[0]) strcat(allow, ", ");
-        strcat(allow, g_routes[i].method);
+        size_t n = strlen(allow);
+        snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", g_routes[i].method);
       }
       continue;
     }
@@ -567,7 +563,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     r->srv = s;
     r->conn = conn;
     r->method = method;
-    r->start_us = mono_us();
+    r->start_us = (uint64_t)as_time_mono_us();
     as_buf_init(&r->body, s->cfg.max_body);
     *con_cls = r;
     atomic_fetch_add(&s->requests_total, 1);
@@ -632,7 +628,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   as_server *s = cls;
   as_hreq *r = *con_cls;
   if (!r) return;
-  as_metrics_observe(&s->metrics, r->slot, r->status, mono_us() - r->start_us, r->bytes_in);
+  as_metrics_observe(&s->metrics, r->slot, r->status, (uint64_t)as_time_mono_us() - r->start_us, r->bytes_in);
   if (r->awaiting) atomic_fetch_sub(&s->suspended, 1); /* resumed, then closed */
   as_buf_free(&r->body);
   for (as_scratch *p = r->scratch; p;) {

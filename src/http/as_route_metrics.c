@@ -25,6 +25,28 @@ static void one(as_buf *b, const char *name, const char *type, const char *help,
   as_prom_u64(b, name, NULL, v);
 }
 
+#define MAX_BOUNDS 32
+_Static_assert(AS_SYNC_HIST_N <= MAX_BOUNDS && AS_REPLAY_DURATION_BUCKETS <= MAX_BOUNDS,
+               "histogram bounds fit");
+
+/* A histogram from per-bucket counts: counts[i] for values <= bounds_s[i]
+ * (seconds; and above the bound before), counts[n] above every bound. */
+static void histogram(as_buf *b, const char *name, const char *help, const double *bounds_s,
+                      size_t n, const uint64_t *counts, double sum_s) {
+  char text[MAX_BOUNDS][24];
+  const char *labels[MAX_BOUNDS];
+  uint64_t cum[MAX_BOUNDS + 1], acc = 0;
+  if (n > MAX_BOUNDS) n = MAX_BOUNDS;
+  for (size_t i = 0; i < n; i++) {
+    snprintf(text[i], sizeof text[i], "%g", bounds_s[i]);
+    labels[i] = text[i];
+    cum[i] = acc += counts[i];
+  }
+  cum[n] = acc + counts[n];
+  as_prom_header(b, name, "histogram", help);
+  as_prom_histogram(b, name, NULL, labels, n, cum, sum_s);
+}
+
 static void engine_metrics(as_buf *b, as_server *s) {
   as_stats st;
   as_db_stats(s->db, &st);
@@ -38,18 +60,11 @@ static void engine_metrics(as_buf *b, as_server *s) {
   one(b, "allsource_fsyncs_total", COUNTER, "fdatasync calls of the write-ahead log since start.",
       st.syncs_total);
   {
-    /* AS_SYNC_HIST_BOUNDS_US in seconds */
-    static const char *const bounds_text[] = {
-        "0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025",
-        "0.005", "0.01", "0.025", "0.1", "0.25", "1"};
-    _Static_assert(sizeof bounds_text / sizeof *bounds_text == AS_SYNC_HIST_N,
-                   "one label per bound");
-    uint64_t cum[AS_SYNC_HIST_N + 1], run = 0;
-    for (int i = 0; i <= AS_SYNC_HIST_N; i++) cum[i] = run += st.sync_hist[i];
-    const char *name = "allsource_fsync_duration_seconds";
-    as_prom_header(b, name, "histogram", "Duration of the WAL's fdatasync calls.");
-    as_prom_histogram(b, name, NULL, bounds_text, AS_SYNC_HIST_N, cum,
-                      (double)st.sync_us_total / 1e6);
+    static const uint64_t bounds_us[AS_SYNC_HIST_N] = AS_SYNC_HIST_BOUNDS_US;
+    double bounds_s[AS_SYNC_HIST_N];
+    for (size_t i = 0; i < AS_SYNC_HIST_N; i++) bounds_s[i] = (double)bounds_us[i] / 1e6;
+    histogram(b, "allsource_fsync_duration_seconds", "Duration of the WAL's fdatasync calls.",
+              bounds_s, AS_SYNC_HIST_N, st.sync_hist, (double)st.sync_us_total / 1e6);
   }
   one(b, "allsource_storage_events_total", GAUGE, "Committed events in the store.",
       st.total_events);
@@ -143,19 +158,13 @@ static void replay_metrics(as_buf *b, as_server *s) {
       rs.records);
   one(b, "allsource_replay_events_processed", COUNTER, "Events applied by replays.",
       rs.events_processed);
-  char text[AS_REPLAY_DURATION_BUCKETS][24];
-  const char *bounds[AS_REPLAY_DURATION_BUCKETS];
-  uint64_t cum[AS_REPLAY_DURATION_BUCKETS + 1], acc = 0;
-  for (size_t i = 0; i < AS_REPLAY_DURATION_BUCKETS; i++) {
-    snprintf(text[i], sizeof text[i], "%g", as_replay_duration_bounds[i]);
-    bounds[i] = text[i];
-    acc += rs.duration_buckets[i];
-    cum[i] = acc;
-  }
-  cum[AS_REPLAY_DURATION_BUCKETS] = rs.duration_count;
-  const char *name = "allsource_replay_duration_seconds";
-  as_prom_header(b, name, "histogram", "Duration of finished replays.");
-  as_prom_histogram(b, name, NULL, bounds, AS_REPLAY_DURATION_BUCKETS, cum, rs.duration_sum);
+  uint64_t counts[AS_REPLAY_DURATION_BUCKETS + 1], in_bounds = 0;
+  for (size_t i = 0; i < AS_REPLAY_DURATION_BUCKETS; i++)
+    in_bounds += counts[i] = rs.duration_buckets[i];
+  counts[AS_REPLAY_DURATION_BUCKETS] =
+      rs.duration_count > in_bounds ? rs.duration_count - in_bounds : 0;
+  histogram(b, "allsource_replay_duration_seconds", "Duration of finished replays.",
+            as_replay_duration_bounds, AS_REPLAY_DURATION_BUCKETS, counts, rs.duration_sum);
 }
 
 static void ws_metrics(as_buf *b, as_server *s) {

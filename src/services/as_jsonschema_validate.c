@@ -236,7 +236,7 @@ static void types_str(uint32_t mask, char *buf, size_t len) {
 /* Short JSON text of a value for messages (caller frees with free()). */
 static char *short_json(const json_t *v) {
   char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-  if (t && strlen(t) > 60) strcpy(t + 57, "...");
+  if (t && strlen(t) > 60) memcpy(t + 57, "...", 4); /* 4: with the NUL */
   return t;
 }
 

@@ -120,7 +120,8 @@ js_dec as__js_dec(js_num n) {
       m = m * 10 + (uint64_t)(*p - '0');
       if (after) digits_after++;
     }
-    int ex = (*p == 'e') ? atoi(p + 1) : 0;
+    /* our own %e output of a finite double: |exponent| <= 324 */
+    int ex = (*p == 'e') ? (int)strtol(p + 1, NULL, 10) : 0;
     d.m = m;
     d.e = ex - digits_after;
     d.ok = true;

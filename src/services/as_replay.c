@@ -36,6 +36,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/as_time.h"
 #include "core/as_alloc.h"
 #include "core/as_common.h"
 #include "core/as_err.h"
@@ -101,11 +102,6 @@ const char *as_replay_status_name(as_replay_status s) {
   return (unsigned)s < 4 ? status_names[s] : "?";
 }
 
-static int64_t mono_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 void as_replay_config_init(as_replay_config *c) {
   memset(c, 0, sizeof *c);
@@ -218,7 +214,7 @@ static void copy_info(const rec *r, as_replay_info *out) {
   *out = r->info;
   out->processed_events = atomic_load(&r->processed);
   out->failed_events = atomic_load(&r->failed);
-  int64_t end = r->info.status == AS_REPLAY_RUNNING ? mono_us() : r->mono_end_us;
+  int64_t end = r->info.status == AS_REPLAY_RUNNING ? as_time_mono_us() : r->mono_end_us;
   int64_t elapsed = end - r->mono_start_us;
   out->events_per_second =
       elapsed > 0 ? (double)out->processed_events * 1e6 / (double)elapsed : 0.0;
@@ -257,7 +253,7 @@ static void throttle(as_replay_mgr *m, rec *r, uint64_t processed, uint64_t rate
   int64_t due = r->mono_start_us + (int64_t)((double)processed * 1e6 / (double)rate);
   pthread_mutex_lock(&m->mu);
   for (;;) {
-    int64_t now = mono_us();
+    int64_t now = as_time_mono_us();
     if (atomic_load(&r->cancel) || now >= due) break;
     int64_t wait_ns = AS_MIN((due - now) * 1000, (int64_t)THROTTLE_SLICE_NS);
     struct timespec ts;
@@ -321,7 +317,7 @@ static void run(as_replay_mgr *m, rec *r) {
   as_uuid_format(in->id, id);
 
   pthread_mutex_lock(&m->mu);
-  r->mono_end_us = mono_us();
+  r->mono_end_us = as_time_mono_us();
   r->info.completed_us = as_time_now_us();
   if (rc) {
     r->info.status = AS_REPLAY_FAILED;
@@ -534,7 +530,7 @@ as_err as_replay_start(as_replay_mgr *m, const as_replay_request *rq, as_replay_
   as_uuid_v7(&m->rng, as_time_now_us(), in->id);
   in->status = AS_REPLAY_RUNNING;
   in->started_us = as_time_now_us();
-  r->mono_start_us = mono_us();
+  r->mono_start_us = as_time_mono_us();
   if (m->tail)
     m->tail->next = r;
   else

@@ -9,10 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/as_alloc.h"
 #include "core/as_common.h"
+#include "core/as_time.h"
 #include "core/as_crc32c.h"
 #include "core/as_err.h"
 
@@ -533,18 +533,13 @@ as_err as_wal_open(as_wal *w, const as_io *io, const as_logger *log,
 
 static const uint64_t k_sync_bounds_us[AS_SYNC_HIST_N] = AS_SYNC_HIST_BOUNDS_US;
 
-static uint64_t mono_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 as_err as_wal_sync(as_wal *w) {
   if (w->failed) return w->failed;
   if (!w->dirty) return AS_OK;
-  uint64_t t0 = mono_us();
+  uint64_t t0 = (uint64_t)as_time_mono_us();
   int r = w->io->fdatasync(w->io->ctx, w->fd);
-  uint64_t us = mono_us() - t0;
+  uint64_t us = (uint64_t)as_time_mono_us() - t0;
   if (r < 0) {
     as__log(w->log, AS_LOG_ERROR,
             "wal: fdatasync failed: %s; the store is now read-only",
