@@ -315,3 +315,21 @@ def test_query_param_with_nul_does_not_match_prefix(server):
         else:
             assert r.status_code == 200
             assert strict_json(r) == {"events": [], "count": 0}, q
+
+
+# --- Framing: one buffer when the answer is small, chunks when it is not ----
+
+def test_small_answer_has_content_length_large_one_streams(data):
+    s, model = data
+    r = s.get("/api/v1/events/query", params={"limit": 3})
+    assert r.status_code == 200
+    assert r.headers.get("Content-Length") == str(len(r.content))
+    assert "Transfer-Encoding" not in r.headers
+    assert r.json()["count"] == 3
+    # more than the first 64 KiB: streamed in chunks, never built whole
+    r = s.get("/api/v1/events/query")
+    assert r.status_code == 200
+    assert len(r.content) > 64 * 1024, "the fixture's history must exceed one chunk"
+    assert r.headers.get("Transfer-Encoding") == "chunked"
+    assert "Content-Length" not in r.headers
+    assert r.json()["count"] == N_EVENTS
