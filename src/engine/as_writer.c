@@ -33,12 +33,24 @@
 #include "core/as_alloc.h"
 #include "core/as_common.h"
 #include "core/as_err.h"
+#include "core/as_time.h"
 #include "core/as_uuid.h"
 #include "engine/as_db_int.h"
 
 #define CYCLE_BYTES ((size_t)16 << 20)
 #define PRE_SPIN 1000 /* pauses an appender waits for a busy role (no sync) */
 #define MAX_IOV 1024
+
+/* A spin-wait hint to the CPU (and to a hyperthread sibling). */
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield" ::: "memory");
+#else
+  __asm__ __volatile__("" ::: "memory");
+#endif
+}
 
 static void futex_wait(_Atomic uint32_t *a, uint32_t v) {
   syscall(SYS_futex, (uint32_t *)a, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
@@ -492,12 +504,12 @@ static void gather_locked(as_db *db) {
   uint32_t want = db->last_cycle_reqs;
   if (db->qlen >= want || db->closing) return;
   int64_t wait = AS_MIN(db->sync_ewma_us / 2, (int64_t)GATHER_MAX_US);
-  int64_t deadline = as_time_now_us() + wait;
+  int64_t deadline = as_time_mono_us() + wait;
   while (db->qlen < want && !db->closing) {
     pthread_mutex_unlock(&db->qmu);
     sched_yield();
     pthread_mutex_lock(&db->qmu);
-    if (as_time_now_us() >= deadline) break;
+    if (as_time_mono_us() >= deadline) break;
   }
 }
 
@@ -578,7 +590,7 @@ as_err as__submit_wait(as_db *db, as_req *r) {
     for (int i = 0; i < PRE_SPIN &&
                     atomic_load_explicit(&db->leader, memory_order_relaxed);
          i++)
-      __builtin_ia32_pause();
+      cpu_relax();
   pthread_mutex_lock(&db->qmu);
   as_err rc = admit_locked(db, r);
   if (rc) {
@@ -609,7 +621,7 @@ as_err as__submit_wait(as_db *db, as_req *r) {
       for (int i = 0; i < 2000; i++) {
         if (atomic_load_explicit(&r->state, memory_order_acquire) != AS_REQ_PENDING)
           break;
-        if ((i & 63) == 63) sched_yield(); else __builtin_ia32_pause();
+        if ((i & 63) == 63) sched_yield(); else cpu_relax();
       }
     }
     if (spin) atomic_fetch_sub_explicit(&db->spinners, 1, memory_order_relaxed);

@@ -403,8 +403,8 @@ void as_hreq_stream(as_hreq *r, unsigned status, const char *content_type,
     return;
   }
   as_buf_init(&s->buf, 0);
-  /* room for a typical answer up front: growing by doubling from nothing
-   * copied it a dozen times */
+  /* room for a typical answer up front (growing by doubling from nothing
+   * copied a 5 KiB answer seven times) */
   as_buf_reserve(&s->buf, 16u << 10);
   s->fill = fill;
   s->state = state;
@@ -679,7 +679,7 @@ void as_server_config_init(as_server_config *c) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   /* One CPU is left to the engine's writer and background threads (one
    * HTTP thread on two CPUs served 20-30 % more single-event requests than
-   * two, measured in docs/benchmarks-http.md); the HTTP threads never block
+   * two, docs/benchmarks.md); the HTTP threads never block
    * on a sync, so they need no more than the CPUs they can use. */
   c->threads = n > 2 ? (unsigned)(n - 1) : 1;
   c->max_body = AS_HTTP_DEFAULT_MAX_BODY;

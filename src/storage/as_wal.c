@@ -533,7 +533,6 @@ as_err as_wal_open(as_wal *w, const as_io *io, const as_logger *log,
 
 static const uint64_t k_sync_bounds_us[AS_SYNC_HIST_N] = AS_SYNC_HIST_BOUNDS_US;
 
-
 as_err as_wal_sync(as_wal *w) {
   if (w->failed) return w->failed;
   if (!w->dirty) return AS_OK;
