@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/as_uuid.h"
+
 const char *as_json_kind_name(as_json_kind k) {
   switch (k) {
     case AS_JSON_NULL: return "null";
@@ -633,4 +635,20 @@ as_err as_json_put_one_line(as_buf *b, const char *s, size_t len) {
   for (size_t i = start; i < b->len; i++)
     if (b->data[i] == '\n' || b->data[i] == '\r') b->data[i] = ' ';
   return AS_OK;
+}
+
+as_err as_json_put_time(as_buf *b, int64_t t_us) {
+  char ts[32];
+  size_t n = as_time_format(t_us, ts);
+  as_buf_putc(b, '"');
+  as_buf_append(b, ts, n);
+  return as_buf_putc(b, '"');
+}
+
+as_err as_json_put_uuid(as_buf *b, const uint8_t id[16]) {
+  char s[37];
+  as_uuid_format(id, s);
+  as_buf_putc(b, '"');
+  as_buf_append(b, s, 36);
+  return as_buf_putc(b, '"');
 }

@@ -103,6 +103,13 @@ as_err as_json_to_double(as_json_val v, double *out);
  *  escaping '"', '\\' and control characters. */
 as_err as_json_put_str(as_buf *b, const char *s, size_t len);
 
+/** Appends a timestamp as a quoted RFC 3339 string,
+ *  "YYYY-MM-DDTHH:MM:SS.ffffffZ" (as_time_format()). */
+as_err as_json_put_time(as_buf *b, int64_t t_us);
+
+/** Appends a UUID as a quoted lowercase string. */
+as_err as_json_put_uuid(as_buf *b, const uint8_t id[16]);
+
 /** Appends validated JSON text on one line: CR and LF (which a valid
  *  document can only hold as insignificant whitespace, never inside a
  *  string) become spaces, so the value means the same. */

@@ -178,10 +178,6 @@ void as_json_put_event(as_buf *b, const as_event *ev);
 /** The same; with one_line, line breaks in payload and metadata (which can
  *  only be whitespace) become spaces, for NDJSON. */
 void as_json_put_event_ex(as_buf *b, const as_event *ev, bool one_line);
-/** Appends "YYYY-MM-DDTHH:MM:SS.ffffffZ" with quotes. */
-void as_json_put_time(as_buf *b, int64_t t_us);
-/** Appends a quoted UUID. */
-void as_json_put_uuid(as_buf *b, const uint8_t id[16]);
 
 /** Parses one event object of an append body into `ev` (strings decoded
  *  into request scratch).  On failure responds 400 and returns false. */

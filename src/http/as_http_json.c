@@ -10,22 +10,6 @@
 #include "core/as_alloc.h"
 #include "http/as_http_int.h"
 
-void as_json_put_time(as_buf *b, int64_t t_us) {
-  char ts[32];
-  size_t n = as_time_format(t_us, ts);
-  as_buf_putc(b, '"');
-  as_buf_append(b, ts, n);
-  as_buf_putc(b, '"');
-}
-
-void as_json_put_uuid(as_buf *b, const uint8_t id[16]) {
-  char s[37];
-  as_uuid_format(id, s);
-  as_buf_putc(b, '"');
-  as_buf_append(b, s, 36);
-  as_buf_putc(b, '"');
-}
-
 void as_json_put_event(as_buf *b, const as_event *ev) { as_json_put_event_ex(b, ev, false); }
 
 void as_json_put_event_ex(as_buf *b, const as_event *ev, bool one_line) {

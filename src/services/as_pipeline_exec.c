@@ -553,9 +553,9 @@ static void put_window_out(as_buf *b, const as_pop *op, const pwin *w, const cha
                            size_t glen, const pcell *cl) {
   as_buf_printf(b, "{\"window_type\":\"%s\",\"window_size_seconds\":%u,\"window_start\":",
                 as_pwindow_type_name(op->wtype), op->size_s);
-  as_pv_put_time(b, w->start);
+  as_json_put_time(b, w->start);
   as_buf_puts(b, ",\"window_end\":");
-  as_pv_put_time(b, w->end);
+  as_json_put_time(b, w->end);
   as_buf_printf(b, ",\"events_in_window\":%llu,\"aggregation\":",
                 (unsigned long long)w->events);
   put_aggregation(b, op->reduce.fn, g, glen, cl);
@@ -682,10 +682,10 @@ static run op_enrich(ctx *c, const as_pop *op, as_pv *cur) {
       if (!strcmp(k, "entity_id")) as_json_put_str(&s->scratch, ev->entity_id, ev->entity_id_len);
       else if (!strcmp(k, "event_type")) as_json_put_str(&s->scratch, ev->event_type, ev->event_type_len);
       else if (!strcmp(k, "tenant_id")) as_json_put_str(&s->scratch, ev->tenant_id, ev->tenant_id_len);
-      else if (!strcmp(k, "timestamp")) as_pv_put_time(&s->scratch, ev->timestamp_us);
+      else if (!strcmp(k, "timestamp")) as_json_put_time(&s->scratch, ev->timestamp_us);
       else if (!strcmp(k, "position")) as_buf_put_u64(&s->scratch, ev->position);
       else if (!strcmp(k, "version")) as_buf_put_u64(&s->scratch, ev->version);
-      else as_pv_put_uuid(&s->scratch, ev->id);
+      else as_json_put_uuid(&s->scratch, ev->id);
     }
     if (set_scratch(c, cur, f) == RUN_FAIL) return RUN_FAIL;
   }
@@ -858,9 +858,9 @@ static void put_op(const as_pstate *s, uint32_t i, as_buf *b) {
       const pwin *w = st->wins[k];
       if (k) as_buf_putc(b, ',');
       as_buf_puts(b, "{\"start\":");
-      as_pv_put_time(b, w->start);
+      as_json_put_time(b, w->start);
       as_buf_puts(b, ",\"end\":");
-      as_pv_put_time(b, w->end);
+      as_json_put_time(b, w->end);
       as_buf_printf(b, ",\"closed\":%s,\"events_in_window\":%llu,",
                     s->watermark >= w->end ? "true" : "false", (unsigned long long)w->events);
       put_groups(b, &w->cells, op->reduce.fn);
@@ -887,7 +887,7 @@ void as_pstate_results(const as_pstate *s, as_buf *b) {
   if (s->watermark == AS_TIME_MIN)
     as_buf_puts(b, "null");
   else
-    as_pv_put_time(b, s->watermark);
+    as_json_put_time(b, s->watermark);
   as_buf_puts(b, ",\"operators\":[");
   for (uint32_t i = 0; i < s->d->n_ops; i++) {
     if (i) as_buf_putc(b, ',');

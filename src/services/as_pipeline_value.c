@@ -477,18 +477,3 @@ bool as_pv_equal(as_pv_arena *a, as_json_val x, as_json_val y, bool *oom) {
   return equal(a, x, y, 0, oom);
 }
 
-void as_pv_put_time(as_buf *b, int64_t t_us) {
-  char s[32];
-  size_t n = as_time_format(t_us, s);
-  as_buf_putc(b, '"');
-  as_buf_append(b, s, n);
-  as_buf_putc(b, '"');
-}
-
-void as_pv_put_uuid(as_buf *b, const uint8_t id[16]) {
-  char s[37];
-  as_uuid_format(id, s);
-  as_buf_putc(b, '"');
-  as_buf_append(b, s, 36);
-  as_buf_putc(b, '"');
-}

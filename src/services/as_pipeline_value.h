@@ -125,10 +125,5 @@ bool as_pv_to_double(as_pv_arena *a, as_json_val v, double *out);
  *  as a float ("6.0", "0.1", "1e+300"). */
 void as_pv_put_double(as_buf *b, double d);
 
-/** Appends a timestamp as a quoted RFC 3339 string (as_time_format()). */
-void as_pv_put_time(as_buf *b, int64_t t_us);
-
-/** Appends a UUID as a quoted lowercase string. */
-void as_pv_put_uuid(as_buf *b, const uint8_t id[16]);
 
 #endif /* AS_PIPELINE_VALUE_H */
