@@ -332,4 +332,5 @@ def test_small_answer_has_content_length_large_one_streams(data):
     assert len(r.content) > 64 * 1024, "the fixture's history must exceed one chunk"
     assert r.headers.get("Transfer-Encoding") == "chunked"
     assert "Content-Length" not in r.headers
-    assert r.json()["count"] == N_EVENTS
+    body = r.json()  # other tests of this module may have appended more
+    assert body["count"] == len(body["events"]) >= N_EVENTS
