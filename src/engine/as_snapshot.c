@@ -47,11 +47,15 @@ void as__snapstore_init(as_db *db) {
   pthread_mutex_init(&db->snaps.mu, NULL);
   as_map_init(&db->snaps.by_entity);
   as_rand_seed(&db->snaps.rng);
+  pthread_mutex_init(&db->snaps.due_mu, NULL);
+  atomic_init(&db->snaps.next_due, UINT64_MAX);
 }
 
 void as__snapstore_destroy(as_db *db) {
   as_map_destroy(&db->snaps.by_entity, vec_free);
   pthread_mutex_destroy(&db->snaps.mu);
+  pthread_mutex_destroy(&db->snaps.due_mu);
+  as_free(db->snaps.due);
 }
 
 as_snap *as__snap_find(as_db *db, const char *id, size_t len, uint64_t bound) {
@@ -72,8 +76,10 @@ as_snap *as__snap_find(as_db *db, const char *id, size_t len, uint64_t bound) {
 
 /* Inserts s (taking the caller's reference) in position order and prunes
  * the oldest beyond the limit. */
-static as_err store_add(as_db *db, const char *id, size_t len, as_snap *s) {
+static as_err store_add(as_db *db, as_entity *e, as_snap *s) {
   as_snapstore *st = &db->snaps;
+  const char *id = e->id;
+  size_t len = e->id_len;
   as_err rc = AS_OK;
   pthread_mutex_lock(&st->mu);
   as_snapvec *v = as_map_get(&st->by_entity, id, len);
@@ -108,6 +114,11 @@ static as_err store_add(as_db *db, const char *id, size_t len, as_snap *s) {
     v->n--;
     as__snap_release(old);
   }
+  /* The writer's view of the latest snapshot (as__snapshots_mark). */
+  atomic_store_explicit(&e->snap_as_of_us, v->v[v->n - 1]->info.as_of_us,
+                        memory_order_relaxed);
+  atomic_store_explicit(&e->snap_count, v->v[v->n - 1]->info.event_count,
+                        memory_order_relaxed);
   s = NULL;
 out:
   pthread_mutex_unlock(&st->mu);
@@ -219,7 +230,12 @@ static as_err load_one(as_db *db, const as_event *ev) {
   s->json_len = (uint32_t)v.len;
   info.size_bytes = v.len;
   s->info = info;
-  return store_add(db, ev->entity_id, ev->entity_id_len, s);
+  as_entity *e = as__entity_find(db, ev->entity_id, ev->entity_id_len);
+  if (!e) { /* cannot happen: the log holds its event */
+    as__snap_release(s);
+    return AS_OK;
+  }
+  return store_add(db, e, s);
 }
 
 as_err as__snapshots_load(as_db *db) {
@@ -273,7 +289,7 @@ static as_err snapshot_at(as_db *db, as_entity *e, uint64_t bound,
   pthread_mutex_unlock(&db->snaps.mu);
   if (out) *out = s->info;
   atomic_fetch_add(&s->refs, 1); /* kept for persisting after the insert */
-  rc = store_add(db, e->id, e->id_len, s);
+  rc = store_add(db, e, s);
   if (!rc && db->meta) rc = persist(db, e->id, e->id_len, s, kind != AS_SNAPSHOT_AUTOMATIC);
   as__snap_release(s);
   return rc;
@@ -362,12 +378,13 @@ unlock:
 
 /* --- Automatic snapshots --------------------------------------------- */
 
-static as_err auto_apply(void *ctx, const as_event *ev) {
-  as_db *db = ctx;
+/* The exact rule: is an automatic snapshot due at ev? */
+static as_err auto_check(as_db *db, const as_event *ev, bool *made) {
   uint32_t every = db->opt.snapshot_every_events;
   uint64_t secs = db->opt.snapshot_every_seconds;
   as_snapshot_info latest;
   bool have = false;
+  *made = false;
   pthread_mutex_lock(&db->snaps.mu);
   as_snapvec *v = as_map_get(&db->snaps.by_entity, ev->entity_id, ev->entity_id_len);
   if (v && v->n) {
@@ -385,7 +402,71 @@ static as_err auto_apply(void *ctx, const as_event *ev) {
   if (!due) return AS_OK;
   as_entity *e = as__entity_find(db, ev->entity_id, ev->entity_id_len);
   if (!e) return AS_ENOTFOUND;
-  return snapshot_at(db, e, ev->position, AS_SNAPSHOT_AUTOMATIC, NULL);
+  as_err rc = snapshot_at(db, e, ev->position, AS_SNAPSHOT_AUTOMATIC, NULL);
+  *made = rc == AS_OK;
+  return rc;
+}
+
+void as__snapshots_due_push(as_db *db, uint64_t pos) {
+  as_snapstore *st = &db->snaps;
+  pthread_mutex_lock(&st->due_mu);
+  if (st->due_head == st->due_n) st->due_head = st->due_n = 0;
+  if (st->due_n == st->due_cap) {
+    if (st->due_head) { /* reuse the consumed front */
+      memmove(st->due, st->due + st->due_head, sizeof *st->due * (st->due_n - st->due_head));
+      st->due_n -= st->due_head;
+      st->due_head = 0;
+    }
+    if (st->due_n == st->due_cap) {
+      size_t cap = st->due_cap ? st->due_cap * 2 : 256;
+      uint64_t *nd = as_realloc(st->due, sizeof *nd * cap);
+      if (!nd) {
+        pthread_mutex_unlock(&st->due_mu);
+        as__log(&db->log, AS_LOG_WARN,
+                "snapshots: out of memory; no automatic snapshot at position %" PRIu64, pos);
+        return;
+      }
+      st->due = nd;
+      st->due_cap = cap;
+    }
+  }
+  st->due[st->due_n++] = pos;
+  atomic_store_explicit(&st->next_due, st->due[st->due_head], memory_order_relaxed);
+  pthread_mutex_unlock(&st->due_mu);
+}
+
+/* Takes the marks up to ev's position; true if ev itself was marked. */
+static bool due_take(as_snapstore *st, uint64_t pos) {
+  bool marked = false;
+  pthread_mutex_lock(&st->due_mu);
+  while (st->due_head < st->due_n && st->due[st->due_head] <= pos)
+    marked |= st->due[st->due_head++] == pos;
+  atomic_store_explicit(&st->next_due,
+                        st->due_head < st->due_n ? st->due[st->due_head] : UINT64_MAX,
+                        memory_order_relaxed);
+  pthread_mutex_unlock(&st->due_mu);
+  return marked;
+}
+
+/* The "$snapshots" projection.  Live events are checked only when the
+ * writer marked them (the mark was queued before the event was committed,
+ * and the projection sees committed events only, so a relaxed load of
+ * next_due cannot miss it); the recovered log is checked event by event. */
+static as_err auto_apply(void *ctx, const as_event *ev) {
+  as_db *db = ctx;
+  as_snapstore *st = &db->snaps;
+  bool made;
+  if (ev->position < st->auto_from) return auto_check(db, ev, &made);
+  if (ev->position < atomic_load_explicit(&st->next_due, memory_order_relaxed) ||
+      !due_take(st, ev->position))
+    return AS_OK;
+  as_err rc = auto_check(db, ev, &made);
+  if (!made) { /* rejected: let the writer mark this entity again */
+    as_entity *e = as__entity_find(db, ev->entity_id, ev->entity_id_len);
+    uint64_t v = ev->version;
+    if (e) atomic_compare_exchange_strong(&e->snap_hint, &v, 0);
+  }
+  return rc;
 }
 
 static as_err auto_get(void *ctx, const char *key, size_t key_len, char **json,
@@ -398,6 +479,8 @@ static void auto_clear(void *ctx) {}
 as_err as__snapshots_auto_register(as_db *db) {
   if (!db->opt.snapshot_every_events && !db->opt.snapshot_every_seconds)
     return AS_OK;
+  db->snaps.auto_from = as__committed(db) + 1;
+  db->snaps.auto_on = true;
   as_projection_ops ops = {"$snapshots", db, auto_apply, auto_get, auto_clear,
                            NULL};
   return as_projection_register(db, &ops);

@@ -81,6 +81,9 @@ static as_entity *entity_create(as_db *db, const char *id, size_t len,
   e->hash = h;
   as_plist_init(&e->list);
   e->wversion = 0;
+  atomic_init(&e->snap_count, 0);
+  atomic_init(&e->snap_as_of_us, 0);
+  atomic_init(&e->snap_hint, 0);
   e->id_len = (uint32_t)len;
   memcpy(e->id, id, len);
   e->id[len] = '\0';
@@ -296,6 +299,7 @@ static void resolve_request(as_db *db, as_req *r, size_t *cyc_bytes) {
               rec->position, as_strerror(rc));
       return;
     }
+    as__snapshots_mark(db, e, rec->position, rec->version, ts);
     *cyc_bytes += len;
     r->res[i].position = rec->position;
     r->res[i].version = rec->version;
