@@ -24,8 +24,10 @@ bool as__pq_codec_readable(int codec) {
 
 bool as__pq_codec_writable(int codec) { return as__pq_codec_readable(codec); }
 
+void as__pq_compress_ctx_free(void *zctx) { ZSTD_freeCCtx(zctx); }
+
 as_err as__pq_compress(int codec, int level, const void *src, size_t n,
-                       as_buf *out) {
+                       as_buf *out, void **zctx) {
   size_t bound, got = 0;
   as_buf_reset(out);
   switch (codec) {
@@ -34,7 +36,8 @@ as_err as__pq_compress(int codec, int level, const void *src, size_t n,
   case AS_PQ_ZSTD: {
     bound = ZSTD_compressBound(n);
     if (as_buf_reserve(out, bound)) return as_buf_error(out);
-    size_t r = ZSTD_compress(out->data, bound, src, n, level);
+    if (!*zctx && !(*zctx = ZSTD_createCCtx())) return AS_ENOMEM;
+    size_t r = ZSTD_compressCCtx(*zctx, out->data, bound, src, n, level);
     if (ZSTD_isError(r)) return AS_EIO;
     got = r;
     break;

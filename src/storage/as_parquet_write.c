@@ -94,6 +94,7 @@ struct as_pq_writer {
   /* scratch */
   as_buf page, comp, hdr;
   uint32_t *tmp_idx; /* cap entries */
+  void *zctx;        /* ZSTD context, reused for every page */
 };
 
 static as_err wfail(as_pq_writer *w, as_error *err, as_err code,
@@ -156,6 +157,7 @@ static void writer_free(as_pq_writer *w) {
   as_buf_free(&w->comp);
   as_buf_free(&w->hdr);
   as_free(w->tmp_idx);
+  as__pq_compress_ctx_free(w->zctx);
   as_free(w->path);
   as_free(w);
 }
@@ -277,6 +279,11 @@ static as_err bytes_add(as_pq_writer *w, bytes_col *c, size_t row,
   if (as_buf_append(&c->data, v ? v : "", len)) return as_buf_error(&c->data);
   c->off[row + 1] = c->data.len;
   if (!c->use_dict || !c->dict_ok) return AS_OK;
+  if (row > 0 && c->off[row] - c->off[row - 1] == len &&
+      memcmp(c->data.data + c->off[row - 1], c->data.data + c->off[row], len) == 0) {
+    c->idx[row] = c->idx[row - 1]; /* the previous row's value again */
+    return AS_OK;
+  }
   if ((size_t)c->ndict * 2 >= c->tcap && dict_grow(w, c)) return AS_ENOMEM;
   uint64_t h = as_hash(&w->hkey, v ? v : "", len);
   size_t k = (size_t)h & (c->tcap - 1);
@@ -374,7 +381,7 @@ static as_err write_page(as_pq_writer *w, as_pq_chunk_desc *ch, int type,
     return wfail(w, err, AS_ELIMIT, "column '%s': page larger than 2 GiB", col);
   as_err rc = as_buf_error(&w->page);
   if (rc || (rc = as__pq_compress(w->opt.codec, w->opt.zstd_level, w->page.data,
-                                  w->page.len, &w->comp)))
+                                  w->page.len, &w->comp, &w->zctx)))
     return wfail(w, err, rc, "column '%s': compressing a page: %s", col, as_strerror(rc));
   if (w->comp.len > INT32_MAX)
     return wfail(w, err, AS_ELIMIT, "column '%s': compressed page larger than 2 GiB", col);
@@ -480,7 +487,11 @@ static as_err bytes_stats(as_pq_writer *w, bytes_col *c, const uint8_t *def,
                           as_pq_stats *s) {
   const char *mn = NULL, *mx = NULL;
   size_t mnl = 0, mxl = 0;
-  for (size_t r = 0; r < w->n; r++) {
+  /* A dictionary holds every distinct value: its entries suffice. */
+  bool dict = c->use_dict && c->dict_ok && !def;
+  size_t n = dict ? c->ndict : w->n;
+  for (size_t i = 0; i < n; i++) {
+    size_t r = dict ? c->dict_row[i] : i;
     if (def && !def[r]) continue;
     const char *p = c->data.data + c->off[r];
     size_t l = c->off[r + 1] - c->off[r];
