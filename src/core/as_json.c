@@ -28,9 +28,7 @@ const char *as_json_kind_name(as_json_kind k) {
   return "invalid";
 }
 
-static inline bool is_ws(unsigned char c) {
-  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
-}
+#define is_ws as_json__is_ws
 
 /* Length of the valid UTF-8 sequence starting at p (lead byte >= 0x80), or 0
  * if invalid or truncated. */
@@ -345,17 +343,7 @@ key:
 
 /* --- Navigation ------------------------------------------------------- */
 
-static as_json_kind kind_of(unsigned char c) {
-  switch (c) {
-    case '{': return AS_JSON_OBJECT;
-    case '[': return AS_JSON_ARRAY;
-    case '"': return AS_JSON_STRING;
-    case 't': return AS_JSON_TRUE;
-    case 'f': return AS_JSON_FALSE;
-    case 'n': return AS_JSON_NULL;
-    default: return AS_JSON_NUMBER;
-  }
-}
+#define kind_of as_json__kind_of
 
 /* End of the value starting at pos (validated input). */
 /* In a validated document: the index just past the string whose opening
@@ -402,19 +390,6 @@ static size_t skip_value(const char *s, size_t len, size_t pos) {
   return i;
 }
 
-as_json_val as_json_root(const char *s, size_t len) {
-  /* A validated document is one value between optional whitespace, so the
-   * value is the trimmed span: no need to scan it. */
-  as_json_val v = {s, 0, AS_JSON_INVALID};
-  size_t i = 0, end = len;
-  while (i < end && is_ws((unsigned char)s[i])) i++;
-  while (end > i && is_ws((unsigned char)s[end - 1])) end--;
-  if (i >= end) return v;
-  v.p = s + i;
-  v.len = end - i;
-  v.kind = kind_of((unsigned char)s[i]);
-  return v;
-}
 
 void as_json_iter_init(as_json_iter *it, as_json_val v) {
   it->s = v.p;
@@ -439,29 +414,32 @@ static bool iter_advance(as_json_iter *it) {
   return it->pos < it->end;
 }
 
-static as_json_val take_value(as_json_iter *it) {
-  as_json_val v;
-  size_t end = skip_value(it->s, it->end, it->pos);
-  v.p = it->s + it->pos;
-  v.len = end - it->pos;
-  v.kind = kind_of((unsigned char)it->s[it->pos]);
+/* Writes the value at the cursor straight into *v: returning the struct
+ * by value made the callers copy it from a stack temporary written by
+ * narrower stores (a store-forwarding stall: most of as_json_obj_next's
+ * time in state reconstruction). */
+static inline void take_value(as_json_iter *it, as_json_val *v) {
+  size_t start = it->pos;
+  size_t end = skip_value(it->s, it->end, start);
+  v->p = it->s + start;
+  v->len = end - start;
+  v->kind = kind_of((unsigned char)it->s[start]);
   it->pos = end;
-  return v;
 }
 
 bool as_json_obj_next(as_json_iter *it, as_json_val *key, as_json_val *val) {
   if (!iter_advance(it)) return false;
-  *key = take_value(it);
+  take_value(it, key);
   iter_ws(it);
   it->pos++; /* ':' */
   iter_ws(it);
-  *val = take_value(it);
+  take_value(it, val);
   return true;
 }
 
 bool as_json_arr_next(as_json_iter *it, as_json_val *val) {
   if (!iter_advance(it)) return false;
-  *val = take_value(it);
+  take_value(it, val);
   return true;
 }
 

@@ -177,7 +177,16 @@ as_err as_snappy_decompress(const void *src, size_t n, void *dst,
     if (off >= len) {
       memcpy(out + op, out + op - off, len);
     } else {
-      for (size_t i = 0; i < len; i++) out[op + i] = out[op - off + i];
+      /* Overlapping: the last `off` bytes repeat.  Copy from a fixed
+       * source in chunks that never overlap it: the span already written
+       * is a whole number of periods and doubles with every chunk. */
+      const uint8_t *from = out + op - off;
+      size_t done = 0;
+      while (done < len) {
+        size_t k = AS_MIN(off + done, len - done);
+        memcpy(out + op + done, from, k);
+        done += k;
+      }
     }
     op += len;
   }
