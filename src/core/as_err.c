@@ -30,7 +30,13 @@ const char *as_errname(as_err err) {
 
 void as__error_clear(as_error *err) {
   if (!err) return;
-  memset(err, 0, sizeof *err);
+  /* Every field but the text buffers, which are empty strings: zeroing all
+   * 330 bytes showed up at ~2 % of a small append. */
+  err->code = AS_OK;
+  err->index = 0;
+  err->expected_version = err->actual_version = err->offset = 0;
+  err->field[0] = '\0';
+  err->message[0] = '\0';
 }
 
 as_err as__error_set(as_error *err, as_err code, uint32_t index,

@@ -55,9 +55,22 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end) {
   return 0;
 }
 
+/* SWAR helpers over 8 bytes at a time (little or big endian alike: they
+ * only say whether some byte matches, then a byte loop finds which). */
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+static inline uint64_t load8(const unsigned char *p) {
+  uint64_t x;
+  memcpy(&x, p, 8);
+  return x;
+}
+
 size_t as_utf8_check(const char *s, size_t len) {
   const unsigned char *p = (const unsigned char *)s, *end = p + len;
   while (p < end) {
+    while (end - p >= 8 && !(load8(p) & HIGHS)) p += 8; /* ASCII */
+    if (p >= end) break;
     if (*p < 0x80) {
       p++;
       continue;
@@ -83,19 +96,6 @@ static int hex4(const unsigned char *p, unsigned *out) {
   return 0;
 }
 
-/* Scans a string starting at the opening quote.  Returns the offset just past
- * the closing quote, or 0 with *msg and *at set on error. */
-/* SWAR helpers over 8 bytes at a time (little or big endian alike: they
- * only say whether some byte matches, then a byte loop finds which). */
-#define ONES 0x0101010101010101ull
-#define HIGHS 0x8080808080808080ull
-
-static inline uint64_t load8(const unsigned char *p) {
-  uint64_t x;
-  memcpy(&x, p, 8);
-  return x;
-}
-
 /* Nonzero if some byte of x is zero. */
 static inline uint64_t has_zero(uint64_t x) { return (x - ONES) & ~x & HIGHS; }
 
@@ -109,6 +109,8 @@ static inline uint64_t has_special(uint64_t x) {
   return has_quote_or_bs(x) | ((x - ONES * 0x20) & ~x & HIGHS) | (x & HIGHS);
 }
 
+/* Scans a string starting at the opening quote.  Returns the offset just past
+ * the closing quote, or 0 with *msg and *at set on error. */
 static size_t scan_string(const unsigned char *s, size_t len, size_t pos,
                           const char **msg, size_t *at) {
   const unsigned char *end = s + len;

@@ -94,7 +94,6 @@ typedef struct as_req {
   as_req_ev *ev;
   as_append_result *res;
   as_err rc;
-  as_error err;
   as_append_cb cb;         /* async completion, or NULL */
   void *cb_arg;
   bool waiter;             /* a thread in as_append() waits on `state` */
@@ -102,6 +101,9 @@ typedef struct as_req {
   bool force_rotate;       /* as_db_seal(): close the current segment */
   bool force_sync;         /* as_db_sync(): fdatasync after this cycle */
   _Atomic uint32_t state;  /* AS_REQ_* (futex word) */
+  as_error err;            /* last: as__req_prepare zeroes what precedes it
+                              and clears it (its 256-byte message stays
+                              unwritten until an error) */
 } as_req;
 
 typedef struct as_proj as_proj;

@@ -16,6 +16,7 @@
  *   id          any 16 bytes but all zeros; unique within the batch
  *   batch       1..max_batch_events events, at most max_batch_bytes
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "core/as_alloc.h"
@@ -28,13 +29,25 @@
 static const char DEFAULT_TENANT[] = "default";
 
 /* Control characters: C0, DEL, and C1 (U+0080..U+009F, i.e. 0xC2 0x80..9F). */
-static bool has_control(const char *s, size_t len) {
+/* Characters an id may not hold, by byte (ASCII only; C1 controls are
+ * checked as UTF-8 sequences below). */
+enum { BAD_CONTROL = 1, BAD_SPACE = 2, BAD_STAR = 4 };
+
+static const unsigned char k_bad[128] = {
+    [0x00] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    [0x10] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    [' '] = BAD_SPACE, ['*'] = BAD_STAR, [0x7f] = BAD_CONTROL};
+
+/* The union of the BAD_* classes found in s (one pass). */
+static unsigned bad_chars(const char *s, size_t len) {
+  unsigned bad = 0;
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c < 0x20 || c == 0x7f) return true;
-    if (c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] <= 0x9f) return true;
+    if (c < 0x80) bad |= k_bad[c];
+    else if (c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] <= 0x9f)
+      bad |= BAD_CONTROL; /* U+0080..U+009F */
   }
-  return false;
+  return bad;
 }
 
 static as_err check_entity_id(const char *s, size_t len, uint32_t i,
@@ -49,7 +62,7 @@ static as_err check_entity_id(const char *s, size_t len, uint32_t i,
   if (as_utf8_check(s, len) != len)
     return as__error_set(err, AS_EINVAL, i, "entity_id",
                          "entity_id is not valid UTF-8");
-  if (has_control(s, len))
+  if (bad_chars(s, len) & BAD_CONTROL)
     return as__error_set(err, AS_EINVAL, i, "entity_id",
                          "entity_id contains a control character");
   if (s[0] == ' ' || s[len - 1] == ' ')
@@ -70,7 +83,7 @@ static as_err check_event_type(const char *s, size_t len, uint32_t i,
   if (as_utf8_check(s, len) != len)
     return as__error_set(err, AS_EINVAL, i, "event_type",
                          "event_type is not valid UTF-8");
-  if (has_control(s, len) || memchr(s, ' ', len) || memchr(s, '*', len))
+  if (bad_chars(s, len))
     return as__error_set(err, AS_EINVAL, i, "event_type",
                          "event_type may not contain spaces, control "
                          "characters or '*'");
@@ -250,7 +263,8 @@ as_err as__req_prepare(as_db *db, const as_event_in *ev, size_t n,
   size_t res = AS_ALIGN_UP(sizeof(as_append_result) * n, (size_t)8);
   r = as_malloc(head + evs + res + frames_len);
   if (!r) AS_FAIL(as__error_set(err, AS_ENOMEM, 0, "", "out of memory"));
-  memset(r, 0, head);
+  memset(r, 0, offsetof(as_req, err)); /* err last: cleared, not zeroed */
+  as__error_clear(&r->err);
   r->n = (uint32_t)n;
   r->ev = (as_req_ev *)(void *)((char *)r + head);
   r->res = (as_append_result *)(void *)((char *)r + head + evs);
