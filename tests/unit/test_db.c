@@ -106,6 +106,15 @@ AS_TEST(rejects_bad_input_with_clear_errors) {
       {"x", "", "{}", NULL, AS_EINVAL, "event_type"},
       {"x", "a b", "{}", NULL, AS_EINVAL, "event_type"},
       {"x", "order.*", "{}", NULL, AS_EINVAL, "event_type"},
+      {"x\x7f", "t", "{}", NULL, AS_EINVAL, "entity_id"},          /* DEL */
+      {"x\xc2\x85y", "t", "{}", NULL, AS_EINVAL, "entity_id"},     /* U+0085 */
+      {"x ", "t", "{}", NULL, AS_EINVAL, "entity_id"},
+      {"abcdefghijkl\x1fmnop", "t", "{}", NULL, AS_EINVAL, "entity_id"},
+      {"abcdefghijklmnop\xe2\x82", "t", "{}", NULL, AS_EINVAL, "entity_id"},
+      {"x", "t\x09", "{}", NULL, AS_EINVAL, "event_type"},
+      {"x", "t\xc2\x9f", "{}", NULL, AS_EINVAL, "event_type"},
+      {"x", "order.created.v1*", "{}", NULL, AS_EINVAL, "event_type"},
+      {"x", "order.created\xff", "{}", NULL, AS_EINVAL, "event_type"},
       {"x", "t", "", NULL, AS_EINVAL, "payload"},
       {"x", "t", "{", NULL, AS_EJSON, "payload"},
       {"x", "t", "{} {}", NULL, AS_EJSON, "payload"},
@@ -145,6 +154,14 @@ AS_TEST(rejects_bad_input_with_clear_errors) {
   CHECK_EQ_INT(as_append(db, &e, 1, NULL, NULL), AS_EINVAL);
   CHECK_EQ_INT(as_append(db, &e, 0, NULL, NULL), AS_EINVAL);
   CHECK_EQ_INT(as_db_committed_position(db), 0);
+  /* Spaces inside an entity id, non-ASCII letters and NBSP (U+00A0) pass. */
+  static const char *const ok_entities[] = {"a b", "caf\xc3\xa9-\xe2\x82\xac", "x\xc2\xa0y",
+                                            "abcdefghijklmnopqrstuvwxyz0123456789"};
+  for (size_t i = 0; i < sizeof ok_entities / sizeof *ok_entities; i++) {
+    ev_init(&e, ok_entities[i], "t.\xc3\xa9", "{}");
+    CHECK_OK(as_append(db, &e, 1, NULL, NULL));
+  }
+  CHECK_EQ_INT(as_db_committed_position(db), 4);
   as_db_close(db);
 }
 
