@@ -339,7 +339,7 @@ void as__mem_report(as_db *db, as_mem_report *out);
 /* as_projection.c */
 as_err as__projmgr_start(as_db *db);
 void as__projmgr_stop(as_db *db);
-void as__projmgr_notify(as_db *db);
+void as__projmgr_notify(as_db *db, int64_t now_us);
 /* Marks the end of open(): projections registered later are the user's. */
 void as__projmgr_builtins_done(as_db *db);
 /* Starts the worker if it has not started yet (lazy start, see

@@ -162,10 +162,10 @@ static void apply_inline(as_db *db) {
  * call (and a cross-CPU interrupt), so under a stream of small commits it
  * is woken at most once per NOTIFY_GAP_US; its own timed wait bounds the lag
  * otherwise, and readers that need it caught up wake it themselves. */
-void as__projmgr_notify(as_db *db) {
+void as__projmgr_notify(as_db *db, int64_t now) {
   as_projmgr *m = &db->proj;
   if (!atomic_load_explicit(&m->running, memory_order_relaxed)) {
-    if (as__committed(db) < LAZY_EVENTS && as_time_now_us() - m->opened_us < LAZY_US)
+    if (as__committed(db) < LAZY_EVENTS && now - m->opened_us < LAZY_US)
       return;
     pthread_mutex_lock(&m->mu);
     start_thread_locked(db);
@@ -173,7 +173,6 @@ void as__projmgr_notify(as_db *db) {
     return;
   }
   if (!atomic_load(&m->sleeping)) return;
-  int64_t now = as_time_now_us();
   if (now - atomic_load_explicit(&m->last_notify_us, memory_order_relaxed) <
       NOTIFY_GAP_US)
     return;

@@ -218,7 +218,8 @@ static as_err check_versions(as_db *db, as_req *r) {
 /* Returns AS_OK with r->assigned set if the request's events were assigned
  * positions; AS_OK without it for an idempotent replay; an error if the
  * request was rejected.  Sets db->failed if the store must stop. */
-static void resolve_request(as_db *db, as_req *r, size_t *cyc_bytes) {
+static void resolve_request(as_db *db, as_req *r, int64_t now_us,
+                            size_t *cyc_bytes) {
   unsigned char *p = r->frames;
   uint32_t dups = 0;
   bool checks = false;
@@ -281,7 +282,7 @@ static void resolve_request(as_db *db, as_req *r, size_t *cyc_bytes) {
     memcpy(rec, f, len);
     rec->position = db->next_pos++;
     rec->version = ++e->wversion;
-    int64_t ts = as_time_now_us();
+    int64_t ts = now_us; /* one clock read per cycle (process_cycle) */
     if (ts < db->last_ts) ts = db->last_ts;
     db->last_ts = ts;
     rec->timestamp_us = ts;
@@ -390,6 +391,10 @@ static void process_cycle(as_db *db, as_req *batch, wake_list *wl) {
   bool force_sync = false, force_rotate = false;
   uint64_t ok_requests = 0;
   db->cyc_new_entities = db->cyc_new_types = 0;
+  /* The events of a cycle share one server timestamp: they are committed
+   * (and acknowledged) together, and timestamps only need to be
+   * non-decreasing in position order. */
+  int64_t now_us = as_time_now_us();
 
   for (as_req *r = batch; r; r = r->next) {
     force_sync |= r->force_sync;
@@ -402,7 +407,7 @@ static void process_cycle(as_db *db, as_req *batch, wake_list *wl) {
       r->rc = AS_EREADONLY;
       continue;
     }
-    resolve_request(db, r, &bytes);
+    resolve_request(db, r, now_us, &bytes);
   }
   uint64_t last = db->next_pos - 1;
   as_err wrc = db->failed;
@@ -424,7 +429,7 @@ static void process_cycle(as_db *db, as_req *batch, wake_list *wl) {
                               memory_order_relaxed);
     atomic_fetch_add_explicit(&db->n_types, db->cyc_new_types,
                               memory_order_relaxed);
-    as__projmgr_notify(db);
+    as__projmgr_notify(db, now_us);
     int nl = atomic_load_explicit(&db->nlisteners, memory_order_acquire);
     for (int i = 0; i < nl; i++) {
       as_commit_fn fn = atomic_load_explicit(&db->listeners[i].fn, memory_order_acquire);
