@@ -231,6 +231,8 @@ typedef struct as_recovery_info {
 } as_recovery_info;
 
 AS_API void as_db_recovery_info(as_db *db, as_recovery_info *out);
+/** The options the store runs with (defaults filled in). */
+AS_API void as_db_options(as_db *db, as_options *out);
 
 /* fdatasync latency histogram bounds (microseconds) of as_stats.sync_hist. */
 #define AS_SYNC_HIST_N 12
@@ -281,7 +283,17 @@ typedef struct as_event_in {
   const char *metadata;   size_t metadata_len;   /* JSON object; NULL = none */
   const uint8_t *id;      /* 16 bytes, or NULL for a server-generated id */
   uint64_t expected_version; /* entity version before this event; see above */
+  uint32_t flags;         /* AS_EVENT_* below; 0 by default */
 } as_event_in;
+
+/** as_event_in.flags: the caller has already validated `payload` and
+ *  `metadata` (when present) as strict JSON — RFC 8259, UTF-8, nothing
+ *  after the value — nested at most the store's max_json_depth, so the
+ *  engine does not validate them again (the HTTP server sets it for bodies
+ *  it validated, saving a second pass over every payload).  Sizes, ids and
+ *  the metadata's kind (object or null) are still checked.  A caller that
+ *  sets it for unchecked bytes can store invalid JSON. */
+#define AS_EVENT_JSON_CHECKED 1u
 
 /** Clears `ev` (expected_version = AS_EXPECT_ANY, everything else empty). */
 AS_API void as_event_in_init(as_event_in *ev);

@@ -222,9 +222,15 @@ static size_t scan_number(const unsigned char *s, size_t len, size_t pos) {
 
 as_err as_json_validate(const char *src, size_t len, uint32_t max_depth,
                         as_json_kind *kind, as_json_error *e) {
+  return as_json_validate_depth(src, len, max_depth, kind, NULL, e);
+}
+
+as_err as_json_validate_depth(const char *src, size_t len, uint32_t max_depth,
+                              as_json_kind *kind, uint32_t *deepest,
+                              as_json_error *e) {
   const unsigned char *s = (const unsigned char *)src;
   uint64_t stack[AS_JSON_MAX_DEPTH_CAP / 64]; /* bit set = object */
-  uint32_t depth = 0;
+  uint32_t depth = 0, max_seen = 0;
   if (max_depth > AS_JSON_MAX_DEPTH_CAP) max_depth = AS_JSON_MAX_DEPTH_CAP;
   size_t i = 0;
   as_json_kind top = AS_JSON_INVALID;
@@ -248,6 +254,7 @@ value:
           stack[depth / 64] &= ~((uint64_t)1 << (depth % 64));
         if (depth == 0) top = c == '{' ? AS_JSON_OBJECT : AS_JSON_ARRAY;
         depth++;
+        if (depth > max_seen) max_seen = depth;
         i++;
         while (i < len && is_ws(s[i])) i++;
         if (c == '{') {
@@ -306,6 +313,7 @@ after_value:
   if (depth == 0) {
     if (i != len) FAIL("trailing characters after the JSON value", i);
     if (kind) *kind = top;
+    if (deepest) *deepest = max_seen;
     return AS_OK;
   }
   if (i >= len) FAIL("unexpected end of input", i);

@@ -48,6 +48,11 @@ typedef struct as_json_error {
  *  filled on failure. */
 as_err as_json_validate(const char *s, size_t len, uint32_t max_depth,
                         as_json_kind *kind, as_json_error *e);
+/** as_json_validate that also stores, on success, the deepest nesting the
+ *  document reached (0 for a scalar, 1 for a flat array or object). */
+as_err as_json_validate_depth(const char *s, size_t len, uint32_t max_depth,
+                              as_json_kind *kind, uint32_t *deepest,
+                              as_json_error *e);
 
 /* --- Navigation of validated documents -------------------------------- */
 

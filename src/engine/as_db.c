@@ -46,6 +46,8 @@ const char *as_durability_name(as_durability d) {
   return "?";
 }
 
+void as_db_options(as_db *db, as_options *out) { *out = db->opt; }
+
 void as_event_in_init(as_event_in *ev) {
   memset(ev, 0, sizeof *ev);
   ev->expected_version = AS_EXPECT_ANY;

@@ -135,8 +135,9 @@ static as_err check_event(as_db *db, const as_event_in *e, uint32_t i,
                          "payload is %zu bytes; the limit is %u",
                          e->payload_len, db->opt.max_payload_bytes);
   as_json_error je;
-  if (as_json_validate(e->payload, e->payload_len, db->opt.max_json_depth,
-                       NULL, &je)) {
+  bool checked = e->flags & AS_EVENT_JSON_CHECKED;
+  if (!checked && as_json_validate(e->payload, e->payload_len, db->opt.max_json_depth,
+                                   NULL, &je)) {
     rc = as__error_set(err, AS_EJSON, i, "payload",
                        "payload is not valid JSON: %s at byte %zu", je.msg,
                        je.offset);
@@ -149,9 +150,9 @@ static as_err check_event(as_db *db, const as_event_in *e, uint32_t i,
       return as__error_set(err, AS_ELIMIT, i, "metadata",
                            "metadata is %zu bytes; the limit is %u",
                            e->metadata_len, db->opt.max_metadata_bytes);
-    as_json_kind k;
-    if (as_json_validate(e->metadata, e->metadata_len, db->opt.max_json_depth,
-                         &k, &je)) {
+    as_json_kind k = as_json_root(e->metadata, e->metadata_len).kind;
+    if (!checked && as_json_validate(e->metadata, e->metadata_len, db->opt.max_json_depth,
+                                     &k, &je)) {
       rc = as__error_set(err, AS_EJSON, i, "metadata",
                          "metadata is not valid JSON: %s at byte %zu", je.msg,
                          je.offset);

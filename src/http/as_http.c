@@ -724,6 +724,9 @@ as_err as_server_start(as_db *db, const as_server_config *cfg, as_server **out,
   as_server *s = as_calloc(1, sizeof *s);
   if (!s) return AS_ENOMEM;
   s->db = db;
+  as_options dbo;
+  as_db_options(db, &dbo);
+  s->max_json_depth = dbo.max_json_depth;
   if (cfg)
     s->cfg = *cfg;
   else

@@ -68,6 +68,7 @@ typedef struct as_route_c {
 struct as_server {
   as_route_c routes[AS_ROUTES_MAX]; /* g_routes, compiled */
   as_db *db;
+  uint32_t max_json_depth; /* the store's payload nesting limit */
   as_registry *registry; /* borrowed from cfg; NULL = no schema routes */
   as_pipelines *pipelines; /* borrowed from cfg; NULL = pipelines disabled */
   as_replay_mgr *replay; /* borrowed from cfg; NULL = replay routes 503 */

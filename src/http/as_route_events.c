@@ -9,8 +9,13 @@
 #include "http/as_http_int.h"
 
 /* Depth the request envelope adds around a payload (batch object, events
- * array, event object); the engine enforces the payload's own limit. */
+ * array, event object); the engine enforces the payload's own limit.  The
+ * body may nest up to BODY_MAX_DEPTH, so that a payload up to 64 levels
+ * beyond its limit, in any envelope, is rejected by the engine with an
+ * error naming it (validation_error, field and index); deeper bodies are
+ * rejected whole as invalid_json. */
 #define ENVELOPE_DEPTH 3
+#define BODY_MAX_DEPTH (2 * AS_DEFAULT_MAX_DEPTH + ENVELOPE_DEPTH)
 
 static bool require_json(as_hreq *r, bool ndjson_ok) {
   if (as_hreq_is_json(r) || (ndjson_ok && as_hreq_is_ndjson(r))) return true;
@@ -22,16 +27,27 @@ static bool require_json(as_hreq *r, bool ndjson_ok) {
 }
 
 static bool validate_json(as_hreq *r, const char *p, size_t len, const char *what,
-                          as_json_kind *kind) {
+                          as_json_kind *kind, uint32_t *deepest) {
   as_json_error je;
-  if (as_json_validate(p, len, AS_DEFAULT_MAX_DEPTH + ENVELOPE_DEPTH, kind, &je) ==
-      AS_OK)
+  if (as_json_validate_depth(p, len, BODY_MAX_DEPTH, kind, deepest, &je) == AS_OK)
     return true;
   char extra[64];
   snprintf(extra, sizeof extra, ",\"offset\":%zu", je.offset);
   as_hreq_error(r, 400, "invalid_json", "Invalid JSON", extra, "%s: %s at byte %zu",
                 what, je.msg, je.offset);
   return false;
+}
+
+/* The body was validated as a whole: if its deepest nesting, less the
+ * `envelope` levels around a payload (the event object, the batch array,
+ * the "events" object), is within the store's limit, every payload and
+ * metadata is valid JSON within it, and the engine need not scan them
+ * again (AS_EVENT_JSON_CHECKED).  Otherwise the engine checks each one and
+ * names the one that is too deep. */
+static void mark_checked(as_hreq *r, as_event_in *ev, size_t n, uint32_t deepest,
+                         uint32_t envelope) {
+  if (deepest > envelope + r->srv->max_json_depth) return;
+  for (size_t i = 0; i < n; i++) ev[i].flags |= AS_EVENT_JSON_CHECKED;
 }
 
 static void put_result(as_buf *b, const as_append_result *res) {
@@ -62,8 +78,9 @@ static void ingest_done(as_hreq *r) {
 void as_route_ingest(as_hreq *r) {
   if (!require_json(r, false)) return;
   as_json_kind kind;
+  uint32_t deepest;
   if (!validate_json(r, r->body.data ? r->body.data : "", r->body.len, "request body",
-                     &kind))
+                     &kind, &deepest))
     return;
   as_json_val root = as_json_root(r->body.data, r->body.len);
   if (kind != AS_JSON_OBJECT) {
@@ -74,6 +91,7 @@ void as_route_ingest(as_hreq *r) {
   }
   as_event_in ev;
   if (!as_http_parse_event(r, root, 0, &ev)) return;
+  mark_checked(r, &ev, 1, deepest, 1);
   as_hreq_append(r, &ev, 1, ingest_done);
 }
 
@@ -131,21 +149,25 @@ void as_route_ingest_batch(as_hreq *r) {
         return;
       }
       as_json_kind kind;
+      uint32_t deepest;
       char what[48];
       snprintf(what, sizeof what, "line %zu", lineno);
-      if (!validate_json(r, body + a, e - a, what, &kind)) return;
+      if (!validate_json(r, body + a, e - a, what, &kind, &deepest)) return;
       if (!as_http_parse_event(r, as_json_root(body + a, e - a), (uint32_t)n, &evs[n]))
         return;
+      mark_checked(r, &evs[n], 1, deepest, 1);
       n++;
     }
   } else {
     as_json_kind kind;
-    if (!validate_json(r, body, len, "request body", &kind)) return;
+    uint32_t deepest, envelope = 2; /* [ {event} ] */
+    if (!validate_json(r, body, len, "request body", &kind, &deepest)) return;
     as_json_val root = as_json_root(body, len), arr;
     if (kind == AS_JSON_ARRAY) {
       arr = root;
     } else if (kind == AS_JSON_OBJECT && as_json_obj_get(root, "events", &arr) &&
                arr.kind == AS_JSON_ARRAY) {
+      envelope = 3; /* {"events": [ {event} ]} */
     } else {
       as_hreq_error(r, 400, "validation_error", "Validation error", NULL,
                     "the batch must be a JSON array of events, an object with an "
@@ -182,6 +204,7 @@ void as_route_ingest_batch(as_hreq *r) {
       n++;
     }
     if (ok && n) {
+      mark_checked(r, tmp, n, deepest, envelope);
       evs = as_hreq_alloc(r, sizeof *evs * n);
       if (evs) memcpy(evs, tmp, sizeof *evs * n);
     }

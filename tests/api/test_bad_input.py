@@ -265,6 +265,21 @@ CASES = [
     B("batch item not object", j([E(), 1]), field="event", index=1),
     B("batch item missing payload", j([E(), E(payload=_DEL)]), field="payload", index=1),
     B("batch item bad entity", j([E(), E(), E(entity_id=" x")]), field="entity_id", index=2),
+    # A payload one level too deep is named, whatever the envelope around it
+    # (the server skips the engine's JSON scan only when no payload can be).
+    B("batch payload depth 65", ('[%s,{"entity_id":"e","event_type":"t","payload":%s}]'
+                                 % (VALID_LINE.decode(), deep(65))).encode(),
+      field="payload", index=1),
+    B("batch events payload depth 65",
+      ('{"events":[%s,%s,{"entity_id":"e","event_type":"t","payload":%s}]}'
+       % (VALID_LINE.decode(), VALID_LINE.decode(), deep_obj(65))).encode(),
+      field="payload", index=2),
+    B("batch metadata depth 65",
+      ('[{"entity_id":"e","event_type":"t","payload":1,"metadata":{"a":%s}}]'
+       % deep(64)).encode(), field="metadata", index=0),
+    B("ndjson payload depth 65", ('%s\n{"entity_id":"e","event_type":"t","payload":%s}\n'
+                                  % (VALID_LINE.decode(), deep(65))).encode(),
+      headers={"Content-Type": "application/x-ndjson"}, field="payload", index=1),
     B("batch item bad expected_version", j([E(), E(expected_version="x")]),
       field="expected_version", index=1),
     B("batch 10001 events", j([E(entity_id="b%d" % (i % 3)) for i in range(10001)])),

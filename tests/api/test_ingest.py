@@ -68,6 +68,30 @@ def test_batch_ndjson_without_trailing_newline(server):
     assert r.json()["count"] == 2
 
 
+def test_payloads_at_the_depth_limit_are_stored_verbatim(server):
+    # 64 levels is the limit; the same payload in every envelope the server
+    # accepts (where it may skip the engine's own JSON scan) is stored byte
+    # for byte, key order and number spelling included.
+    deep = "[" * 62 + '{"z":1.50,"a":[]}' + "]" * 62      # 62 + 2 = 64 levels
+    meta = '{"m":' + "[" * 63 + "0" + "]" * 63 + "}"      # 1 + 63 = 64 levels
+    one = '{"entity_id":"d","event_type":"t","payload":%s,"metadata":%s}' % (deep, meta)
+    bodies = [
+        ("/api/v1/events", one, "application/json"),
+        ("/api/v1/events/batch", "[%s,%s]" % (one, one), "application/json"),
+        ("/api/v1/events/batch", '{"events":[%s]}' % one, "application/json"),
+        ("/api/v1/events/batch", one + "\n" + one + "\n", "application/x-ndjson"),
+    ]
+    for path, body, ct in bodies:
+        r = server.post(path, data=body.encode(), headers={"Content-Type": ct})
+        assert r.status_code == 200, (path, r.text)
+    r = server.get("/api/v1/events/query", params={"entity_id": "d"},
+                   headers={"Accept": "application/x-ndjson"})
+    lines = [l for l in r.text.split("\n") if l]
+    assert len(lines) == 6
+    for line in lines:
+        assert '"payload":' + deep in line and '"metadata":' + meta in line
+
+
 def test_batch_of_one(server):
     _check_batch_result(server.batch([ev()]), 1, 1)
 

@@ -165,6 +165,38 @@ AS_TEST(rejects_bad_input_with_clear_errors) {
   as_db_close(db);
 }
 
+/* AS_EVENT_JSON_CHECKED: the engine takes the caller's word for the JSON
+ * (that is the flag's whole point: the HTTP server validated the body) but
+ * still checks everything else. */
+AS_TEST(json_checked_flag_skips_only_the_json_scan) {
+  as_db *db = open_mem();
+  REQUIRE(db);
+  as_event_in e;
+  ev_init(&e, "x", "t", "{\"a\":[1,2]}");
+  e.flags = AS_EVENT_JSON_CHECKED;
+  CHECK_OK(as_append(db, &e, 1, NULL, NULL));
+  ev_init(&e, "x", "t", "{not json");
+  CHECK_EQ_INT(as_append(db, &e, 1, NULL, NULL), AS_EJSON); /* no flag: checked */
+  e.flags = AS_EVENT_JSON_CHECKED;
+  CHECK_OK(as_append(db, &e, 1, NULL, NULL)); /* flag: the caller's word */
+  as_error err;
+  ev_init(&e, "x", "t", "{}");
+  e.flags = AS_EVENT_JSON_CHECKED;
+  e.metadata = " [1] ";
+  e.metadata_len = 5;
+  CHECK_EQ_INT(as_append(db, &e, 1, NULL, &err), AS_EINVAL); /* kind still checked */
+  CHECK_EQ_STR(err.field, "metadata");
+  e.metadata = " null ";
+  e.metadata_len = 6;
+  CHECK_OK(as_append(db, &e, 1, NULL, NULL));
+  ev_init(&e, "x\x01", "t", "{}");
+  e.flags = AS_EVENT_JSON_CHECKED;
+  CHECK_EQ_INT(as_append(db, &e, 1, NULL, &err), AS_EINVAL); /* ids still checked */
+  CHECK_EQ_STR(err.field, "entity_id");
+  CHECK_EQ_INT(as_db_committed_position(db), 3);
+  as_db_close(db);
+}
+
 AS_TEST(expected_version_conflicts_write_nothing) {
   as_db *db = open_mem();
   REQUIRE(db);

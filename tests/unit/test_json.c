@@ -61,6 +61,21 @@ AS_TEST(enforces_depth_limit) {
   CHECK_EQ_INT(as_json_validate(huge, 5000, 100000, NULL, NULL), AS_EJSON);
 }
 
+AS_TEST(reports_the_deepest_nesting) {
+  static const struct { const char *doc; uint32_t deepest; } cases[] = {
+      {"1", 0}, {"\"[[[\"", 0}, {"[]", 1}, {"{}", 1}, {"[1,[2],3]", 2},
+      {"{\"a\":[{}],\"b\":1}", 3}, {"[[[]],[[[[]]]],[]]", 5}, {" [ [ ] ] ", 2},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    uint32_t d = 99;
+    CHECK_OK(as_json_validate_depth(cases[i].doc, strlen(cases[i].doc), 64, NULL, &d, NULL));
+    CHECK_EQ_INT(d, cases[i].deepest);
+  }
+  uint32_t d = 7;
+  CHECK_EQ_INT(as_json_validate_depth("[[1]", 4, 64, NULL, &d, NULL), AS_EJSON);
+  CHECK_EQ_INT(d, 7); /* untouched on failure */
+}
+
 AS_TEST(navigates_objects_and_arrays) {
   const char *doc = " {\"a\": 1, \"b\\u0063\" : [true, \"x,}\", {\"n\": null}], \"c\": -2.5 } ";
   REQUIRE(valid(doc));
