@@ -11,6 +11,7 @@
 #include "core/as_common.h"
 #include "core/as_err.h"
 #include "engine/as_db_int.h"
+#include "storage/as_parquet.h"
 
 void as_options_init(as_options *o) {
   memset(o, 0, sizeof *o);
@@ -171,6 +172,7 @@ static void db_free(as_db *db) {
     pthread_cond_destroy(&db->storage.cv);
     pthread_cond_destroy(&db->storage.done_cv);
     as_free(db->storage.pq_dir);
+    as_pq_scratch_free(db->storage.pq_scratch);
   }
   if (db->entities.tab) as_swmap_foreach(&db->entities, free_entity, NULL);
   if (db->types.tab) as_swmap_foreach(&db->types, free_type, NULL);

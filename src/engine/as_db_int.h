@@ -125,6 +125,9 @@ typedef struct as_storage {
   as_compaction_stats stats;
   int64_t last_compaction_us;
   as_err seal_error;       /* last sealing failure (retried) */
+  struct as_pq_scratch *pq_scratch; /* the sealer thread's Parquet writer
+                              buffers, kept between files (created at the
+                              first file; NULL = each writer allocates) */
   _Atomic uint64_t files, bytes, sealed_through;
 } as_storage;
 

@@ -202,6 +202,9 @@ static as_err write_range(as_db *db, uint64_t first, uint64_t last,
   snprintf(tmp, sizeof tmp, "%s.tmp", dst);
   as_pq_write_options o;
   as_pq_write_options_init(&o);
+  /* Only the storage thread writes files: one scratch serves them all. */
+  if (!db->storage.pq_scratch) db->storage.pq_scratch = as_pq_scratch_new();
+  o.scratch = db->storage.pq_scratch;
   as_error err;
   as_pq_writer *w;
   as_err rc = as_pq_writer_open(db->io, tmp, &o, &w, &err);

@@ -135,7 +135,19 @@ typedef struct as_pq_write_options {
                               omitted (null_count stays); default 4096 */
   bool page_crc;           /* write PageHeader.crc, default true */
   bool sync;               /* fdatasync the file at finish, default true */
+  struct as_pq_scratch *scratch; /* optional buffers reused across writers
+                              (as_pq_scratch_new); NULL = the writer's own */
 } as_pq_write_options;
+
+/** Buffers a writer borrows instead of allocating its own (row-group
+ *  columns, pages, the ZSTD context: tens of MiB at the default row group
+ *  size) and hands back when it ends, so a process writing file after file
+ *  (the sealer) does not fault fresh pages in for every file.  One writer
+ *  at a time: a second writer opened with a scratch in use allocates its
+ *  own.  Owned by the caller; free it after its last writer has ended. */
+typedef struct as_pq_scratch as_pq_scratch;
+as_pq_scratch *as_pq_scratch_new(void);
+void as_pq_scratch_free(as_pq_scratch *s);
 
 /** Fills `o` with the defaults above. */
 void as_pq_write_options_init(as_pq_write_options *o);

@@ -95,7 +95,52 @@ struct as_pq_writer {
   as_buf page, comp, hdr;
   uint32_t *tmp_idx; /* cap entries */
   void *zctx;        /* ZSTD context, reused for every page */
+  as_pq_scratch *scratch; /* lent to this writer (buffers go back), or NULL */
+  bool bufs_complete;     /* every row-group buffer above exists */
 };
+
+/* The reusable part of a writer: everything sized by the row group. */
+struct as_pq_scratch {
+  bool in_use, have; /* lent to a writer; holds buffers for `cap` rows */
+  size_t cap;
+  int64_t *i64[3];
+  uint8_t *ids, *has_meta;
+  uint32_t *tmp_idx;
+  bytes_col bc[5];
+  as_buf page, comp, hdr;
+  void *zctx;
+};
+
+#define SWAP(a, b)            \
+  do {                        \
+    __typeof__(a) t_ = (a);   \
+    (a) = (b);                \
+    (b) = t_;                 \
+  } while (0)
+
+/* Exchanges the writer's row-group buffers with the scratch's. */
+static void swap_buffers(as_pq_writer *w, as_pq_scratch *s) {
+  for (int i = 0; i < 3; i++) SWAP(w->i64[i], s->i64[i]);
+  SWAP(w->ids, s->ids);
+  SWAP(w->has_meta, s->has_meta);
+  SWAP(w->tmp_idx, s->tmp_idx);
+  for (int i = 0; i < 5; i++) SWAP(w->bc[i], s->bc[i]);
+  SWAP(w->page, s->page);
+  SWAP(w->comp, s->comp);
+  SWAP(w->hdr, s->hdr);
+  SWAP(w->zctx, s->zctx);
+}
+#undef SWAP
+
+as_pq_scratch *as_pq_scratch_new(void) {
+  as_pq_scratch *s = as_calloc(1, sizeof *s);
+  if (!s) return NULL;
+  for (int i = 0; i < 5; i++) as_buf_init(&s->bc[i].data, 0);
+  as_buf_init(&s->page, 0);
+  as_buf_init(&s->comp, 0);
+  as_buf_init(&s->hdr, 0);
+  return s;
+}
 
 static as_err wfail(as_pq_writer *w, as_error *err, as_err code,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -143,21 +188,51 @@ static void free_stats(as_pq_chunk_desc *ch) {
   as_free((void *)ch->stats.max);
 }
 
-static void writer_free(as_pq_writer *w) {
-  if (!w) return;
+static void free_buffers(as_pq_writer *w);
+
+void as_pq_scratch_free(as_pq_scratch *s) {
+  if (!s) return;
+  as_pq_writer tmp; /* free_buffers works on a writer's fields */
+  memset(&tmp, 0, sizeof tmp);
+  swap_buffers(&tmp, s);
+  free_buffers(&tmp);
+  for (int i = 0; i < 5; i++) as_buf_free(&s->bc[i].data); /* tmp's empty ones */
+  as_buf_free(&s->page);
+  as_buf_free(&s->comp);
+  as_buf_free(&s->hdr);
+  as_free(s);
+}
+
+static void free_buffers(as_pq_writer *w) {
   for (int i = 0; i < 3; i++) as_free(w->i64[i]);
   as_free(w->ids);
   for (int i = 0; i < 5; i++) bytes_col_free(&w->bc[i]);
   as_free(w->has_meta);
-  for (size_t i = 0; i < w->nrg * NCOLS; i++) free_stats(&w->chunks[i]);
-  as_free(w->chunks);
-  as_free(w->rg_rows);
-  as_free(w->rg_bytes);
   as_buf_free(&w->page);
   as_buf_free(&w->comp);
   as_buf_free(&w->hdr);
   as_free(w->tmp_idx);
   as__pq_compress_ctx_free(w->zctx);
+}
+
+static void writer_free(as_pq_writer *w) {
+  if (!w) return;
+  as_pq_scratch *s = w->scratch;
+  if (s && w->bufs_complete) { /* hand the buffers back, emptied */
+    for (int i = 0; i < 5; i++) as_buf_reset(&w->bc[i].data);
+    as_buf_reset(&w->page);
+    as_buf_reset(&w->comp);
+    as_buf_reset(&w->hdr);
+    swap_buffers(w, s); /* w gets the scratch's previous set, freed below */
+    s->have = true;
+    s->cap = w->cap;
+  }
+  if (s) s->in_use = false;
+  free_buffers(w);
+  for (size_t i = 0; i < w->nrg * NCOLS; i++) free_stats(&w->chunks[i]);
+  as_free(w->chunks);
+  as_free(w->rg_rows);
+  as_free(w->rg_bytes);
   as_free(w->path);
   as_free(w);
 }
@@ -197,24 +272,38 @@ as_err as_pq_writer_open(const as_io *io, const char *path,
   as_buf_init(&w->page, 0);
   as_buf_init(&w->comp, 0);
   as_buf_init(&w->hdr, 0);
-  for (int i = 0; i < 3; i++) w->i64[i] = as_malloc(w->cap * sizeof(int64_t));
-  w->ids = as_malloc(w->cap * 16);
-  w->has_meta = as_malloc(w->cap);
-  w->tmp_idx = as_malloc(w->cap * sizeof(uint32_t));
-  bool ok = w->path && w->i64[0] && w->i64[1] && w->i64[2] && w->ids &&
-            w->has_meta && w->tmp_idx;
-  for (int i = 0; i < 5; i++) {
-    bytes_col *c = &w->bc[i];
-    as_buf_init(&c->data, 0);
-    c->off = as_malloc((w->cap + 1) * sizeof(size_t));
-    ok = ok && c->off;
-    c->use_dict = i < 3;
-    if (c->use_dict) {
-      c->idx = as_malloc(w->cap * sizeof(uint32_t));
-      c->dict_row = as_malloc(w->cap * sizeof(size_t));
-      ok = ok && c->idx && c->dict_row;
+  for (int i = 0; i < 5; i++) as_buf_init(&w->bc[i].data, 0);
+  bool ok = w->path != NULL;
+  as_pq_scratch *sc = o.scratch;
+  if (sc && !sc->in_use) {
+    sc->in_use = true;
+    w->scratch = sc;
+    if (sc->have && sc->cap == w->cap) { /* borrow the previous writer's */
+      swap_buffers(w, sc);
+      sc->have = false;
+      w->bufs_complete = true;
     }
   }
+  if (!w->bufs_complete) {
+    for (int i = 0; i < 3; i++) w->i64[i] = as_malloc(w->cap * sizeof(int64_t));
+    w->ids = as_malloc(w->cap * 16);
+    w->has_meta = as_malloc(w->cap);
+    w->tmp_idx = as_malloc(w->cap * sizeof(uint32_t));
+    bool all = w->i64[0] && w->i64[1] && w->i64[2] && w->ids && w->has_meta && w->tmp_idx;
+    for (int i = 0; i < 5; i++) {
+      bytes_col *c = &w->bc[i];
+      c->off = as_malloc((w->cap + 1) * sizeof(size_t));
+      all = all && c->off;
+      if (i < 3) {
+        c->idx = as_malloc(w->cap * sizeof(uint32_t));
+        c->dict_row = as_malloc(w->cap * sizeof(size_t));
+        all = all && c->idx && c->dict_row;
+      }
+    }
+    w->bufs_complete = all;
+  }
+  for (int i = 0; i < 5; i++) w->bc[i].use_dict = i < 3;
+  ok = ok && w->bufs_complete;
   if (!ok) {
     rc = as__error_set(err, AS_ENOMEM, 0, NULL, "parquet write '%s': out of memory", path);
     goto out;

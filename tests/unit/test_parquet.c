@@ -932,6 +932,89 @@ AS_TEST(pq_allocation_failures_clean_up) {
   mem_io_free(&m);
 }
 
+/* Allocations a whole write of s needs (the first budget that succeeds). */
+static uint64_t allocs_needed(mem_io *m, const evset *s, const as_pq_write_options *o) {
+  for (uint64_t n = 1; n < 10000; n++) {
+    as_error err;
+    as__alloc_fail_after(n);
+    as_err rc = as_pq_write_file(&m->io, "n.parquet", s->ev, s->n, o, &err);
+    as__alloc_fail_after(0);
+    if (rc == AS_OK) return n;
+  }
+  return 0;
+}
+
+/* One scratch lent to writer after writer: every file reads back exactly
+ * (no stale dictionary, offsets or pages from the previous file), whether
+ * the previous writer finished, aborted or failed, and a writer opened
+ * while the scratch is lent allocates its own. */
+AS_TEST(pq_scratch_reuse_across_files) {
+  mem_io m;
+  mem_io_init(&m);
+  evset big, small, other;
+  make_events(&big, 2100, 21, 500);
+  make_events(&small, 7, 22, 0);
+  make_events(&other, 900, 23, 0);
+  as_pq_scratch *sc = as_pq_scratch_new();
+  REQUIRE(sc);
+  as_pq_write_options o = small_opts(AS_PQ_ZSTD);
+  o.scratch = sc;
+  as_error err;
+  CHECK_OK(as_pq_write_file(&m.io, "1.parquet", big.ev, big.n, &o, &err));
+  CHECK_OK(as_pq_write_file(&m.io, "2.parquet", small.ev, small.n, &o, &err));
+  /* an aborted writer hands its buffers back too */
+  as_pq_writer *w;
+  REQUIRE(as_pq_writer_open(&m.io, "x.parquet", &o, &w, &err) == AS_OK);
+  CHECK_OK(as_pq_writer_add_n(w, other.ev, 650, &err));
+  as_pq_writer_abort(w);
+  CHECK(mem_find(&m, "x.parquet") == NULL);
+  /* lent: a second writer at the same time gets its own buffers */
+  as_pq_writer *w1, *w2;
+  REQUIRE(as_pq_writer_open(&m.io, "3.parquet", &o, &w1, &err) == AS_OK);
+  REQUIRE(as_pq_writer_open(&m.io, "4.parquet", &o, &w2, &err) == AS_OK);
+  CHECK_OK(as_pq_writer_add_n(w2, small.ev, small.n, &err));
+  CHECK_OK(as_pq_writer_add_n(w1, other.ev, other.n, &err));
+  CHECK_OK(as_pq_writer_finish(w2, NULL, &err));
+  CHECK_OK(as_pq_writer_finish(w1, NULL, &err));
+  /* a different row group size: the scratch's buffers do not fit */
+  as_pq_write_options o2 = o;
+  o2.row_group_rows = 64;
+  CHECK_OK(as_pq_write_file(&m.io, "5.parquet", other.ev, other.n, &o2, &err));
+  CHECK_OK(as_pq_write_file(&m.io, "6.parquet", big.ev, big.n, &o, &err));
+  /* allocation failures while the scratch is used leave it usable */
+  for (uint64_t n = 1; n < 400; n += 7) {
+    as__alloc_fail_after(n);
+    as_err rc = as_pq_write_file(&m.io, "7.parquet", small.ev, small.n, &o2, &err);
+    as__alloc_fail_after(0);
+    CHECK(rc == AS_OK || rc == AS_ENOMEM);
+  }
+  as__alloc_injected_failures();
+  CHECK_OK(as_pq_write_file(&m.io, "8.parquet", other.ev, other.n, &o, &err));
+  /* the point of it: a warm scratch spares the row-group buffers
+   * (3 integer columns, ids, flags, indexes, 5 offset arrays, 3 dictionary
+   * index arrays and row maps, pages, the ZSTD context) */
+  as_pq_write_options own = o;
+  own.scratch = NULL;
+  uint64_t with = allocs_needed(&m, &small, &o), without = allocs_needed(&m, &small, &own);
+  as__alloc_injected_failures();
+  printf("# allocations for a 7-event file: %llu with a warm scratch, %llu without\n",
+         (unsigned long long)with, (unsigned long long)without);
+  CHECK(with > 0 && without > 0 && with + 15 <= without);
+  CHECK_EQ_INT(read_back(&m.io, "1.parquet", &big), big.n);
+  CHECK_EQ_INT(read_back(&m.io, "2.parquet", &small), small.n);
+  CHECK_EQ_INT(read_back(&m.io, "3.parquet", &other), other.n);
+  CHECK_EQ_INT(read_back(&m.io, "4.parquet", &small), small.n);
+  CHECK_EQ_INT(read_back(&m.io, "5.parquet", &other), other.n);
+  CHECK_EQ_INT(read_back(&m.io, "6.parquet", &big), big.n);
+  CHECK_EQ_INT(read_back(&m.io, "8.parquet", &other), other.n);
+  as_pq_scratch_free(sc);
+  as_pq_scratch_free(NULL);
+  evset_free(&big);
+  evset_free(&small);
+  evset_free(&other);
+  mem_io_free(&m);
+}
+
 AS_TEST(pq_reader_limits) {
   mem_io m;
   mem_io_init(&m);
