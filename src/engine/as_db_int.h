@@ -51,9 +51,9 @@ typedef struct as_entity {
   as_plist list;     /* [R] positions in version order */
   uint64_t wversion; /* [W] version including uncommitted events */
   /* Automatic snapshots (as_snapshot.c): the latest snapshot's event count
-   * and event time (0: none; written under snaps.mu, read by the writer),
-   * and the version of the last event the writer marked as due (reset to 0
-   * when that mark is rejected). */
+   * and event time (0: none; written under snaps.mu, read by the writer
+   * and by the automatic-snapshot check), and the version of the last event
+   * the writer marked as due (reset to 0 when that mark is rejected). */
   _Atomic uint64_t snap_count;
   _Atomic int64_t snap_as_of_us;
   _Atomic uint64_t snap_hint;
@@ -294,24 +294,34 @@ as_err as__snapshots_load(as_db *db);
 /** Writer: queues position `pos` for the automatic-snapshot check. */
 void as__snapshots_due_push(as_db *db, uint64_t pos);
 
+/** The automatic-snapshot rule: is a snapshot due at version v (event time
+ *  ts) of an entity whose latest snapshot covers `count` events up to event
+ *  time `as_of` (count 0: none)?  `every`/`secs` 0 turn a trigger off. */
+static inline bool as__snap_due(uint64_t every, uint64_t secs, uint64_t v,
+                                int64_t ts, uint64_t count, int64_t as_of) {
+  if (!count) return every && v >= every;
+  return v > count && ((every && v - count >= every) ||
+                       (secs && ts - as_of >= (int64_t)secs * 1000000));
+}
+
 /** Writer, for every appended event (entity e, its new version v, time ts):
  *  marks the event if an automatic snapshot may be due at it.  A mark is a
- *  superset of the exact rule (auto_apply in as_snapshot.c re-checks it), so
- *  a stale view of the latest snapshot only adds marks; a mark pending for
- *  the entity (snap_hint above the latest snapshot) counts as that snapshot,
- *  so a busy entity is not marked at every event until the snapshot lands. */
+ *  superset of the rule at the time of the check (auto_apply in
+ *  as_snapshot.c applies it again), so a stale view of the latest snapshot
+ *  only adds marks; a mark pending for the entity (snap_hint above the
+ *  latest snapshot) counts as a snapshot at that version, time trigger
+ *  aside, so a busy entity is not marked at every event until it lands. */
 static inline void as__snapshots_mark(as_db *db, as_entity *e, uint64_t pos,
                                       uint64_t v, int64_t ts) {
   if (!db->snaps.auto_on) return;
-  uint64_t every = db->opt.snapshot_every_events;
-  uint64_t secs = db->opt.snapshot_every_seconds;
   uint64_t c = atomic_load_explicit(&e->snap_count, memory_order_relaxed);
   uint64_t h = atomic_load_explicit(&e->snap_hint, memory_order_relaxed);
-  uint64_t base = h > c ? h : c;
-  bool due = every && v > base && v - base >= every;
-  if (!due && secs && c && h <= c && v > c)
-    due = ts - atomic_load_explicit(&e->snap_as_of_us, memory_order_relaxed) >=
-          (int64_t)secs * 1000000;
+  bool due = h > c
+                 ? as__snap_due(db->opt.snapshot_every_events, 0, v, ts, h, 0)
+                 : as__snap_due(db->opt.snapshot_every_events,
+                                db->opt.snapshot_every_seconds, v, ts, c,
+                                atomic_load_explicit(&e->snap_as_of_us,
+                                                     memory_order_relaxed));
   if (!due) return;
   atomic_store_explicit(&e->snap_hint, v, memory_order_relaxed);
   as__snapshots_due_push(db, pos);

@@ -28,15 +28,16 @@
 
 static const char DEFAULT_TENANT[] = "default";
 
-/* Control characters: C0, DEL, and C1 (U+0080..U+009F, i.e. 0xC2 0x80..9F). */
-/* Characters an id may not hold, by byte (ASCII only; C1 controls are
- * checked as UTF-8 sequences below). */
+/* Characters an id may not hold.  Control characters are C0, DEL and C1
+ * (U+0080..U+009F, i.e. 0xC2 0x80..0x9F); the table covers ASCII, the C1
+ * pairs are checked in bad_chars(). */
 enum { BAD_CONTROL = 1, BAD_SPACE = 2, BAD_STAR = 4 };
 
+#define C4 BAD_CONTROL, BAD_CONTROL, BAD_CONTROL, BAD_CONTROL
 static const unsigned char k_bad[128] = {
-    [0x00] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    [0x10] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    [0x00] = C4, C4, C4, C4, C4, C4, C4, C4, /* 0x00..0x1f */
     [' '] = BAD_SPACE, ['*'] = BAD_STAR, [0x7f] = BAD_CONTROL};
+#undef C4
 
 /* The union of the BAD_* classes found in s (one pass). */
 static unsigned bad_chars(const char *s, size_t len) {
@@ -150,9 +151,11 @@ static as_err check_event(as_db *db, const as_event_in *e, uint32_t i,
       return as__error_set(err, AS_ELIMIT, i, "metadata",
                            "metadata is %zu bytes; the limit is %u",
                            e->metadata_len, db->opt.max_metadata_bytes);
-    as_json_kind k = as_json_root(e->metadata, e->metadata_len).kind;
-    if (!checked && as_json_validate(e->metadata, e->metadata_len, db->opt.max_json_depth,
-                                     &k, &je)) {
+    as_json_kind k;
+    if (checked) {
+      k = as_json_root(e->metadata, e->metadata_len).kind;
+    } else if (as_json_validate(e->metadata, e->metadata_len, db->opt.max_json_depth,
+                                &k, &je)) {
       rc = as__error_set(err, AS_EJSON, i, "metadata",
                          "metadata is not valid JSON: %s at byte %zu", je.msg,
                          je.offset);

@@ -378,30 +378,17 @@ unlock:
 
 /* --- Automatic snapshots --------------------------------------------- */
 
-/* The exact rule: is an automatic snapshot due at ev? */
-static as_err auto_check(as_db *db, const as_event *ev, bool *made) {
-  uint32_t every = db->opt.snapshot_every_events;
-  uint64_t secs = db->opt.snapshot_every_seconds;
-  as_snapshot_info latest;
-  bool have = false;
+/* Takes an automatic snapshot of e at ev if the rule holds against its
+ * latest snapshot (read under snaps.mu, where store_add writes it). */
+static as_err auto_check(as_db *db, as_entity *e, const as_event *ev, bool *made) {
   *made = false;
   pthread_mutex_lock(&db->snaps.mu);
-  as_snapvec *v = as_map_get(&db->snaps.by_entity, ev->entity_id, ev->entity_id_len);
-  if (v && v->n) {
-    latest = v->v[v->n - 1]->info;
-    have = true;
-  }
+  uint64_t count = atomic_load_explicit(&e->snap_count, memory_order_relaxed);
+  int64_t as_of = atomic_load_explicit(&e->snap_as_of_us, memory_order_relaxed);
   pthread_mutex_unlock(&db->snaps.mu);
-  bool due;
-  if (!have)
-    due = every && ev->version >= every;
-  else
-    due = ev->version > latest.event_count &&
-          ((every && ev->version - latest.event_count >= every) ||
-           (secs && ev->timestamp_us - latest.as_of_us >= (int64_t)secs * 1000000));
-  if (!due) return AS_OK;
-  as_entity *e = as__entity_find(db, ev->entity_id, ev->entity_id_len);
-  if (!e) return AS_ENOTFOUND;
+  if (!as__snap_due(db->opt.snapshot_every_events, db->opt.snapshot_every_seconds,
+                    ev->version, ev->timestamp_us, count, as_of))
+    return AS_OK;
   as_err rc = snapshot_at(db, e, ev->position, AS_SNAPSHOT_AUTOMATIC, NULL);
   *made = rc == AS_OK;
   return rc;
@@ -455,16 +442,17 @@ static bool due_take(as_snapstore *st, uint64_t pos) {
 static as_err auto_apply(void *ctx, const as_event *ev) {
   as_db *db = ctx;
   as_snapstore *st = &db->snaps;
-  bool made;
-  if (ev->position < st->auto_from) return auto_check(db, ev, &made);
-  if (ev->position < atomic_load_explicit(&st->next_due, memory_order_relaxed) ||
-      !due_take(st, ev->position))
+  bool live = ev->position >= st->auto_from;
+  if (live && (ev->position < atomic_load_explicit(&st->next_due, memory_order_relaxed) ||
+               !due_take(st, ev->position)))
     return AS_OK;
-  as_err rc = auto_check(db, ev, &made);
-  if (!made) { /* rejected: let the writer mark this entity again */
-    as_entity *e = as__entity_find(db, ev->entity_id, ev->entity_id_len);
+  as_entity *e = as__entity_find(db, ev->entity_id, ev->entity_id_len);
+  if (!e) return AS_ENOTFOUND;
+  bool made;
+  as_err rc = auto_check(db, e, ev, &made);
+  if (live && !made) { /* rejected: let the writer mark this entity again */
     uint64_t v = ev->version;
-    if (e) atomic_compare_exchange_strong(&e->snap_hint, &v, 0);
+    atomic_compare_exchange_strong(&e->snap_hint, &v, 0);
   }
   return rc;
 }

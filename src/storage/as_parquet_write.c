@@ -71,6 +71,18 @@ typedef struct bytes_col {
   size_t tcap;
 } bytes_col;
 
+/* A writer's buffers sized by the row group (`cap` rows): what a scratch
+ * keeps between writers. */
+typedef struct pq_bufs {
+  int64_t *i64[3]; /* position, timestamp, version */
+  uint8_t *ids;
+  bytes_col bc[5]; /* entity, type, tenant, payload, metadata */
+  uint8_t *has_meta;
+  as_buf page, comp, hdr;
+  uint32_t *tmp_idx; /* cap entries */
+  void *zctx;        /* ZSTD context, reused for every page */
+} pq_bufs;
+
 struct as_pq_writer {
   const as_io *io;
   int fd;
@@ -81,65 +93,43 @@ struct as_pq_writer {
   as_hash_key hkey;
   /* current row group */
   size_t n, cap;
-  int64_t *i64[3]; /* position, timestamp, version */
-  uint8_t *ids;
-  bytes_col bc[5]; /* entity, type, tenant, payload, metadata */
-  uint8_t *has_meta;
+  pq_bufs b;
+  bool bufs_complete;     /* every buffer in `b` exists */
+  as_pq_scratch *scratch; /* lent to this writer (`b` goes back), or NULL */
   /* finished row groups */
   as_pq_chunk_desc *chunks; /* NCOLS per row group */
   int64_t *rg_rows, *rg_bytes;
   size_t nrg, rg_cap;
   uint64_t rows;
   uint64_t first_pos, last_pos;
-  /* scratch */
-  as_buf page, comp, hdr;
-  uint32_t *tmp_idx; /* cap entries */
-  void *zctx;        /* ZSTD context, reused for every page */
-  as_pq_scratch *scratch; /* lent to this writer (buffers go back), or NULL */
-  bool bufs_complete;     /* every row-group buffer above exists */
 };
 
-/* The reusable part of a writer: everything sized by the row group. */
 struct as_pq_scratch {
-  bool in_use, have; /* lent to a writer; holds buffers for `cap` rows */
+  bool in_use, have; /* lent to a writer; `b` holds buffers for `cap` rows */
   size_t cap;
-  int64_t *i64[3];
-  uint8_t *ids, *has_meta;
-  uint32_t *tmp_idx;
-  bytes_col bc[5];
-  as_buf page, comp, hdr;
-  void *zctx;
+  pq_bufs b;
 };
 
-#define SWAP(a, b)            \
-  do {                        \
-    __typeof__(a) t_ = (a);   \
-    (a) = (b);                \
-    (b) = t_;                 \
-  } while (0)
-
-/* Exchanges the writer's row-group buffers with the scratch's. */
-static void swap_buffers(as_pq_writer *w, as_pq_scratch *s) {
-  for (int i = 0; i < 3; i++) SWAP(w->i64[i], s->i64[i]);
-  SWAP(w->ids, s->ids);
-  SWAP(w->has_meta, s->has_meta);
-  SWAP(w->tmp_idx, s->tmp_idx);
-  for (int i = 0; i < 5; i++) SWAP(w->bc[i], s->bc[i]);
-  SWAP(w->page, s->page);
-  SWAP(w->comp, s->comp);
-  SWAP(w->hdr, s->hdr);
-  SWAP(w->zctx, s->zctx);
+static void bufs_init(pq_bufs *b) {
+  memset(b, 0, sizeof *b);
+  for (int i = 0; i < 5; i++) as_buf_init(&b->bc[i].data, 0);
+  as_buf_init(&b->page, 0);
+  as_buf_init(&b->comp, 0);
+  as_buf_init(&b->hdr, 0);
 }
-#undef SWAP
+
+static void bufs_free(pq_bufs *b);
 
 as_pq_scratch *as_pq_scratch_new(void) {
   as_pq_scratch *s = as_calloc(1, sizeof *s);
-  if (!s) return NULL;
-  for (int i = 0; i < 5; i++) as_buf_init(&s->bc[i].data, 0);
-  as_buf_init(&s->page, 0);
-  as_buf_init(&s->comp, 0);
-  as_buf_init(&s->hdr, 0);
+  if (s) bufs_init(&s->b);
   return s;
+}
+
+void as_pq_scratch_free(as_pq_scratch *s) {
+  if (!s) return;
+  bufs_free(&s->b);
+  as_free(s);
 }
 
 static as_err wfail(as_pq_writer *w, as_error *err, as_err code,
@@ -188,47 +178,34 @@ static void free_stats(as_pq_chunk_desc *ch) {
   as_free((void *)ch->stats.max);
 }
 
-static void free_buffers(as_pq_writer *w);
-
-void as_pq_scratch_free(as_pq_scratch *s) {
-  if (!s) return;
-  as_pq_writer tmp; /* free_buffers works on a writer's fields */
-  memset(&tmp, 0, sizeof tmp);
-  swap_buffers(&tmp, s);
-  free_buffers(&tmp);
-  for (int i = 0; i < 5; i++) as_buf_free(&s->bc[i].data); /* tmp's empty ones */
-  as_buf_free(&s->page);
-  as_buf_free(&s->comp);
-  as_buf_free(&s->hdr);
-  as_free(s);
-}
-
-static void free_buffers(as_pq_writer *w) {
-  for (int i = 0; i < 3; i++) as_free(w->i64[i]);
-  as_free(w->ids);
-  for (int i = 0; i < 5; i++) bytes_col_free(&w->bc[i]);
-  as_free(w->has_meta);
-  as_buf_free(&w->page);
-  as_buf_free(&w->comp);
-  as_buf_free(&w->hdr);
-  as_free(w->tmp_idx);
-  as__pq_compress_ctx_free(w->zctx);
+static void bufs_free(pq_bufs *b) {
+  for (int i = 0; i < 3; i++) as_free(b->i64[i]);
+  as_free(b->ids);
+  for (int i = 0; i < 5; i++) bytes_col_free(&b->bc[i]);
+  as_free(b->has_meta);
+  as_buf_free(&b->page);
+  as_buf_free(&b->comp);
+  as_buf_free(&b->hdr);
+  as_free(b->tmp_idx);
+  as__pq_compress_ctx_free(b->zctx);
 }
 
 static void writer_free(as_pq_writer *w) {
   if (!w) return;
   as_pq_scratch *s = w->scratch;
   if (s && w->bufs_complete) { /* hand the buffers back, emptied */
-    for (int i = 0; i < 5; i++) as_buf_reset(&w->bc[i].data);
-    as_buf_reset(&w->page);
-    as_buf_reset(&w->comp);
-    as_buf_reset(&w->hdr);
-    swap_buffers(w, s); /* w gets the scratch's previous set, freed below */
+    for (int i = 0; i < 5; i++) as_buf_reset(&w->b.bc[i].data);
+    as_buf_reset(&w->b.page);
+    as_buf_reset(&w->b.comp);
+    as_buf_reset(&w->b.hdr);
+    pq_bufs prev = s->b; /* an empty set, or one for another row group size */
+    s->b = w->b;
+    w->b = prev;
     s->have = true;
     s->cap = w->cap;
   }
   if (s) s->in_use = false;
-  free_buffers(w);
+  bufs_free(&w->b);
   for (size_t i = 0; i < w->nrg * NCOLS; i++) free_stats(&w->chunks[i]);
   as_free(w->chunks);
   as_free(w->rg_rows);
@@ -269,29 +246,27 @@ as_err as_pq_writer_open(const as_io *io, const char *path,
   as_rand_seed(&rnd);
   w->hkey.k0 = as_rand_next(&rnd);
   w->hkey.k1 = as_rand_next(&rnd);
-  as_buf_init(&w->page, 0);
-  as_buf_init(&w->comp, 0);
-  as_buf_init(&w->hdr, 0);
-  for (int i = 0; i < 5; i++) as_buf_init(&w->bc[i].data, 0);
+  bufs_init(&w->b);
   bool ok = w->path != NULL;
   as_pq_scratch *sc = o.scratch;
   if (sc && !sc->in_use) {
     sc->in_use = true;
     w->scratch = sc;
     if (sc->have && sc->cap == w->cap) { /* borrow the previous writer's */
-      swap_buffers(w, sc);
+      w->b = sc->b;
+      bufs_init(&sc->b);
       sc->have = false;
       w->bufs_complete = true;
     }
   }
   if (!w->bufs_complete) {
-    for (int i = 0; i < 3; i++) w->i64[i] = as_malloc(w->cap * sizeof(int64_t));
-    w->ids = as_malloc(w->cap * 16);
-    w->has_meta = as_malloc(w->cap);
-    w->tmp_idx = as_malloc(w->cap * sizeof(uint32_t));
-    bool all = w->i64[0] && w->i64[1] && w->i64[2] && w->ids && w->has_meta && w->tmp_idx;
+    for (int i = 0; i < 3; i++) w->b.i64[i] = as_malloc(w->cap * sizeof(int64_t));
+    w->b.ids = as_malloc(w->cap * 16);
+    w->b.has_meta = as_malloc(w->cap);
+    w->b.tmp_idx = as_malloc(w->cap * sizeof(uint32_t));
+    bool all = w->b.i64[0] && w->b.i64[1] && w->b.i64[2] && w->b.ids && w->b.has_meta && w->b.tmp_idx;
     for (int i = 0; i < 5; i++) {
-      bytes_col *c = &w->bc[i];
+      bytes_col *c = &w->b.bc[i];
       c->off = as_malloc((w->cap + 1) * sizeof(size_t));
       all = all && c->off;
       if (i < 3) {
@@ -302,7 +277,7 @@ as_err as_pq_writer_open(const as_io *io, const char *path,
     }
     w->bufs_complete = all;
   }
-  for (int i = 0; i < 5; i++) w->bc[i].use_dict = i < 3;
+  for (int i = 0; i < 5; i++) w->b.bc[i].use_dict = i < 3;
   ok = ok && w->bufs_complete;
   if (!ok) {
     rc = as__error_set(err, AS_ENOMEM, 0, NULL, "parquet write '%s': out of memory", path);
@@ -400,7 +375,7 @@ static as_err bytes_add(as_pq_writer *w, bytes_col *c, size_t row,
 static void rowgroup_reset(as_pq_writer *w) {
   w->n = 0;
   for (int i = 0; i < 5; i++) {
-    bytes_col *c = &w->bc[i];
+    bytes_col *c = &w->b.bc[i];
     as_buf_reset(&c->data);
     c->dict_ok = c->use_dict;
     c->ndict = 0;
@@ -427,18 +402,18 @@ as_err as_pq_writer_add(as_pq_writer *w, const as_event *ev, as_error *err) {
                            "parquet write '%s': bad string", w->path);
   if (w->n == 0) rowgroup_reset(w);
   size_t r = w->n;
-  w->i64[0][r] = (int64_t)ev->position;
-  w->i64[1][r] = ev->timestamp_us;
-  w->i64[2][r] = (int64_t)ev->version;
-  memcpy(w->ids + r * 16, ev->id, 16);
-  w->has_meta[r] = ev->metadata != NULL;
+  w->b.i64[0][r] = (int64_t)ev->position;
+  w->b.i64[1][r] = ev->timestamp_us;
+  w->b.i64[2][r] = (int64_t)ev->version;
+  memcpy(w->b.ids + r * 16, ev->id, 16);
+  w->b.has_meta[r] = ev->metadata != NULL;
   for (int i = 0; i < 5; i++) {
     if (i == 4 && !ev->metadata) {
-      if (r == 0) w->bc[4].off[0] = 0;
-      w->bc[4].off[r + 1] = w->bc[4].data.len;
+      if (r == 0) w->b.bc[4].off[0] = 0;
+      w->b.bc[4].off[r + 1] = w->b.bc[4].data.len;
       continue;
     }
-    if (bytes_add(w, &w->bc[i], r, s[i].p, s[i].n))
+    if (bytes_add(w, &w->b.bc[i], r, s[i].p, s[i].n))
       return wfail(w, err, AS_ENOMEM, "out of memory buffering row %" PRIu64, w->rows);
   }
   if (w->rows == 0) w->first_pos = ev->position;
@@ -462,38 +437,38 @@ as_err as_pq_writer_add_n(as_pq_writer *w, const as_event *evs, size_t n,
 /* Pages                                                                  */
 /* ---------------------------------------------------------------------- */
 
-/* Compresses w->page and writes header + body; accumulates chunk sizes. */
+/* Compresses w->b.page and writes header + body; accumulates chunk sizes. */
 static as_err write_page(as_pq_writer *w, as_pq_chunk_desc *ch, int type,
                          int32_t num_values, int encoding, as_error *err) {
   const char *col = as_pq_event_column_names[ch - (w->chunks + w->nrg * NCOLS)];
-  if (w->page.len > INT32_MAX)
+  if (w->b.page.len > INT32_MAX)
     return wfail(w, err, AS_ELIMIT, "column '%s': page larger than 2 GiB", col);
-  as_err rc = as_buf_error(&w->page);
-  if (rc || (rc = as__pq_compress(w->opt.codec, w->opt.zstd_level, w->page.data,
-                                  w->page.len, &w->comp, &w->zctx)))
+  as_err rc = as_buf_error(&w->b.page);
+  if (rc || (rc = as__pq_compress(w->opt.codec, w->opt.zstd_level, w->b.page.data,
+                                  w->b.page.len, &w->b.comp, &w->b.zctx)))
     return wfail(w, err, rc, "column '%s': compressing a page: %s", col, as_strerror(rc));
-  if (w->comp.len > INT32_MAX)
+  if (w->b.comp.len > INT32_MAX)
     return wfail(w, err, AS_ELIMIT, "column '%s': compressed page larger than 2 GiB", col);
   as__pq_page_header h = {
-      .type = type, .uncompressed_size = (int32_t)w->page.len,
-      .compressed_size = (int32_t)w->comp.len, .has_crc = w->opt.page_crc,
+      .type = type, .uncompressed_size = (int32_t)w->b.page.len,
+      .compressed_size = (int32_t)w->b.comp.len, .has_crc = w->opt.page_crc,
       .num_values = num_values, .encoding = encoding,
       .def_encoding = AS_PQ_RLE, .rep_encoding = AS_PQ_RLE};
-  if (h.has_crc) h.crc = as_crc32(0, w->comp.data, w->comp.len);
-  as_buf_reset(&w->hdr);
-  as__pq_write_page_header(&w->hdr, &h);
-  if ((rc = as_buf_error(&w->hdr)))
+  if (h.has_crc) h.crc = as_crc32(0, w->b.comp.data, w->b.comp.len);
+  as_buf_reset(&w->b.hdr);
+  as__pq_write_page_header(&w->b.hdr, &h);
+  if ((rc = as_buf_error(&w->b.hdr)))
     return wfail(w, err, rc, "column '%s': page header: %s", col, as_strerror(rc));
-  struct iovec iov[2] = {{w->hdr.data, w->hdr.len}, {w->comp.data, w->comp.len}};
+  struct iovec iov[2] = {{w->b.hdr.data, w->b.hdr.len}, {w->b.comp.data, w->b.comp.len}};
   int r = as_io_pwritev_all(w->io, w->fd, iov, 2, w->off);
   if (r < 0)
     return wfail(w, err, as_io_err(r), "column '%s': writing at offset %" PRIu64 ": %s",
                  col, w->off, as_strerror(as_io_err(r)));
   if (type == AS_PQ_DICTIONARY_PAGE) ch->dictionary_page_offset = (int64_t)w->off;
   else if (ch->data_page_offset == 0) ch->data_page_offset = (int64_t)w->off;
-  w->off += w->hdr.len + w->comp.len;
-  ch->total_uncompressed_size += (int64_t)(w->hdr.len + w->page.len);
-  ch->total_compressed_size += (int64_t)(w->hdr.len + w->comp.len);
+  w->off += w->b.hdr.len + w->b.comp.len;
+  ch->total_uncompressed_size += (int64_t)(w->b.hdr.len + w->b.page.len);
+  ch->total_compressed_size += (int64_t)(w->b.hdr.len + w->b.comp.len);
   return AS_OK;
 }
 
@@ -533,15 +508,15 @@ static as_err write_int64_col(as_pq_writer *w, as_pq_chunk_desc *ch,
   int64_t mn = v[0], mx = v[0];
   for (size_t r0 = 0; r0 < w->n; r0 += per_page) {
     size_t r1 = AS_MIN(w->n, r0 + per_page);
-    as_buf_reset(&w->page);
-    if (as_buf_reserve(&w->page, (r1 - r0) * 8) == AS_OK) {
-      unsigned char *o = (unsigned char *)w->page.data;
+    as_buf_reset(&w->b.page);
+    if (as_buf_reserve(&w->b.page, (r1 - r0) * 8) == AS_OK) {
+      unsigned char *o = (unsigned char *)w->b.page.data;
       for (size_t r = r0; r < r1; r++) {
         as_put_u64(o + (r - r0) * 8, (uint64_t)v[r]);
         if (v[r] < mn) mn = v[r];
         if (v[r] > mx) mx = v[r];
       }
-      w->page.len = (r1 - r0) * 8;
+      w->b.page.len = (r1 - r0) * 8;
     }
     as_err rc = write_page(w, ch, AS_PQ_DATA_PAGE, (int32_t)(r1 - r0), AS_PQ_PLAIN, err);
     if (rc) return rc;
@@ -555,14 +530,14 @@ static as_err write_int64_col(as_pq_writer *w, as_pq_chunk_desc *ch,
 
 static as_err write_id_col(as_pq_writer *w, as_pq_chunk_desc *ch, as_error *err) {
   size_t per_page = AS_MAX((size_t)1, w->opt.page_bytes / 16);
-  const uint8_t *mn = w->ids, *mx = w->ids;
+  const uint8_t *mn = w->b.ids, *mx = w->b.ids;
   for (size_t r0 = 0; r0 < w->n; r0 += per_page) {
     size_t r1 = AS_MIN(w->n, r0 + per_page);
-    as_buf_reset(&w->page);
-    as_buf_append(&w->page, w->ids + r0 * 16, (r1 - r0) * 16);
+    as_buf_reset(&w->b.page);
+    as_buf_append(&w->b.page, w->b.ids + r0 * 16, (r1 - r0) * 16);
     for (size_t r = r0; r < r1; r++) {
-      if (memcmp(w->ids + r * 16, mn, 16) < 0) mn = w->ids + r * 16;
-      if (memcmp(w->ids + r * 16, mx, 16) > 0) mx = w->ids + r * 16;
+      if (memcmp(w->b.ids + r * 16, mn, 16) < 0) mn = w->b.ids + r * 16;
+      if (memcmp(w->b.ids + r * 16, mx, 16) > 0) mx = w->b.ids + r * 16;
     }
     as_err rc = write_page(w, ch, AS_PQ_DATA_PAGE, (int32_t)(r1 - r0), AS_PQ_PLAIN, err);
     if (rc) return rc;
@@ -601,12 +576,12 @@ static as_err write_bytes_col(as_pq_writer *w, as_pq_chunk_desc *ch,
   if (def) ch->encodings |= 1u << AS_PQ_RLE;
   if (dict) {
     ch->encodings |= 1u << AS_PQ_RLE_DICTIONARY;
-    as_buf_reset(&w->page);
+    as_buf_reset(&w->b.page);
     for (uint32_t e = 0; e < c->ndict; e++) {
       size_t r = c->dict_row[e];
       size_t l = c->off[r + 1] - c->off[r];
-      put_le32(&w->page, (uint32_t)l);
-      as_buf_append(&w->page, c->data.data + c->off[r], l);
+      put_le32(&w->b.page, (uint32_t)l);
+      as_buf_append(&w->b.page, c->data.data + c->off[r], l);
     }
     if ((rc = write_page(w, ch, AS_PQ_DICTIONARY_PAGE, (int32_t)c->ndict, AS_PQ_PLAIN, err)))
       return rc;
@@ -621,25 +596,25 @@ static as_err write_bytes_col(as_pq_writer *w, as_pq_chunk_desc *ch,
       else if (!def || def[r1]) bytes += 4 + (c->off[r1 + 1] - c->off[r1]);
       r1++;
     }
-    as_buf_reset(&w->page);
+    as_buf_reset(&w->b.page);
     if (def) {
-      uint32_t *lv = w->tmp_idx;
+      uint32_t *lv = w->b.tmp_idx;
       for (size_t r = r0; r < r1; r++) lv[r - r0] = def[r];
-      size_t at = w->page.len;
-      put_le32(&w->page, 0);
-      as__pq_rle_encode(&w->page, lv, r1 - r0, 1);
-      if (!as_buf_error(&w->page))
-        as_put_u32((unsigned char *)w->page.data + at, (uint32_t)(w->page.len - at - 4));
+      size_t at = w->b.page.len;
+      put_le32(&w->b.page, 0);
+      as__pq_rle_encode(&w->b.page, lv, r1 - r0, 1);
+      if (!as_buf_error(&w->b.page))
+        as_put_u32((unsigned char *)w->b.page.data + at, (uint32_t)(w->b.page.len - at - 4));
     }
     if (dict) {
-      as_buf_putc(&w->page, (char)width);
-      as__pq_rle_encode(&w->page, c->idx + r0, r1 - r0, width);
+      as_buf_putc(&w->b.page, (char)width);
+      as__pq_rle_encode(&w->b.page, c->idx + r0, r1 - r0, width);
     } else {
       for (size_t r = r0; r < r1; r++) {
         if (def && !def[r]) continue;
         size_t l = c->off[r + 1] - c->off[r];
-        put_le32(&w->page, (uint32_t)l);
-        as_buf_append(&w->page, c->data.data + c->off[r], l);
+        put_le32(&w->b.page, (uint32_t)l);
+        as_buf_append(&w->b.page, c->data.data + c->off[r], l);
       }
     }
     if ((rc = write_page(w, ch, AS_PQ_DATA_PAGE, (int32_t)(r1 - r0),
@@ -669,7 +644,7 @@ static as_err flush_row_group(as_pq_writer *w, as_error *err) {
   as_pq_chunk_desc *chs = w->chunks + w->nrg * NCOLS;
   memset(chs, 0, NCOLS * sizeof *chs);
   int64_t null_meta = 0;
-  for (size_t r = 0; r < w->n; r++) null_meta += !w->has_meta[r];
+  for (size_t r = 0; r < w->n; r++) null_meta += !w->b.has_meta[r];
   for (int i = 0; i < NCOLS && !rc; i++) {
     as_pq_chunk_desc *ch = &chs[i];
     ch->type = k_cols[i].type;
@@ -681,13 +656,13 @@ static as_err flush_row_group(as_pq_writer *w, as_error *err) {
     ch->stats.has_null_count = true;
     ch->stats.null_count = i == C_METADATA ? null_meta : 0;
     switch (i) {
-    case C_POSITION: rc = write_int64_col(w, ch, w->i64[0], err); break;
-    case C_TIMESTAMP: rc = write_int64_col(w, ch, w->i64[1], err); break;
-    case C_VERSION: rc = write_int64_col(w, ch, w->i64[2], err); break;
+    case C_POSITION: rc = write_int64_col(w, ch, w->b.i64[0], err); break;
+    case C_TIMESTAMP: rc = write_int64_col(w, ch, w->b.i64[1], err); break;
+    case C_VERSION: rc = write_int64_col(w, ch, w->b.i64[2], err); break;
     case C_ID: rc = write_id_col(w, ch, err); break;
-    case C_METADATA: rc = write_bytes_col(w, ch, &w->bc[4], w->has_meta, err); break;
-    case C_PAYLOAD: rc = write_bytes_col(w, ch, &w->bc[3], NULL, err); break;
-    default: rc = write_bytes_col(w, ch, &w->bc[i - C_ENTITY], NULL, err); break;
+    case C_METADATA: rc = write_bytes_col(w, ch, &w->b.bc[4], w->b.has_meta, err); break;
+    case C_PAYLOAD: rc = write_bytes_col(w, ch, &w->b.bc[3], NULL, err); break;
+    default: rc = write_bytes_col(w, ch, &w->b.bc[i - C_ENTITY], NULL, err); break;
     }
     if (rc && !w->failed) rc = wfail(w, err, rc, "column '%s': out of memory", k_cols[i].name);
   }
@@ -726,19 +701,19 @@ static as_err write_footer(as_pq_writer *w, as_error *err) {
       .version = 2, .num_rows = (int64_t)w->rows, .created_by = AS_PQ_CREATED_BY,
       .num_columns = NCOLS, .columns = k_cols, .num_row_groups = w->nrg,
       .row_groups = rgs, .num_kv = 4, .kv = kv};
-  as_buf_reset(&w->page);
-  rc = as__pq_write_footer(&w->page, &fd);
+  as_buf_reset(&w->b.page);
+  rc = as__pq_write_footer(&w->b.page, &fd);
   as_free(rgs);
   if (rc) return wfail(w, err, rc, "footer: %s", as_strerror(rc));
-  if (w->page.len > UINT32_MAX) return wfail(w, err, AS_ELIMIT, "footer larger than 4 GiB");
-  put_le32(&w->page, (uint32_t)w->page.len);
-  as_buf_append(&w->page, AS_PQ_MAGIC, 4);
-  if ((rc = as_buf_error(&w->page))) return wfail(w, err, rc, "footer: %s", as_strerror(rc));
-  int r = as_io_pwrite_all(w->io, w->fd, w->page.data, w->page.len, w->off);
+  if (w->b.page.len > UINT32_MAX) return wfail(w, err, AS_ELIMIT, "footer larger than 4 GiB");
+  put_le32(&w->b.page, (uint32_t)w->b.page.len);
+  as_buf_append(&w->b.page, AS_PQ_MAGIC, 4);
+  if ((rc = as_buf_error(&w->b.page))) return wfail(w, err, rc, "footer: %s", as_strerror(rc));
+  int r = as_io_pwrite_all(w->io, w->fd, w->b.page.data, w->b.page.len, w->off);
   if (r < 0)
     return wfail(w, err, as_io_err(r), "writing the footer at offset %" PRIu64 ": %s", w->off,
                  as_strerror(as_io_err(r)));
-  w->off += w->page.len;
+  w->off += w->b.page.len;
   return AS_OK;
 }
 

@@ -96,6 +96,17 @@ static bool obj_eq(const void *o, const void *k) {
   return ((const obj *)o)->key == *(const int *)k;
 }
 
+/* n objects keyed 0..n-1, hashed with key {k0, k1}; as_free() them. */
+static obj *make_objs(int n, uint64_t k0, uint64_t k1) {
+  obj *objs = as_malloc(sizeof *objs * (size_t)n);
+  as_hash_key hk = {k0, k1};
+  for (int i = 0; objs && i < n; i++) {
+    objs[i].key = i;
+    objs[i].h = as_hash(&hk, &i, sizeof i);
+  }
+  return objs;
+}
+
 typedef struct reader_arg {
   as_swmap *m;
   obj *objs;
@@ -122,12 +133,8 @@ AS_TEST(threads_swmap_readers_during_growth) {
   as_swmap m;
   REQUIRE(as_swmap_init(&m, &rcu, obj_hash, NULL, 4) == AS_OK);
   enum { N = 50000 };
-  obj *objs = as_malloc(sizeof *objs * N);
-  as_hash_key hk = {1, 2};
-  for (int i = 0; i < N; i++) {
-    objs[i].key = i;
-    objs[i].h = as_hash(&hk, &i, sizeof i);
-  }
+  obj *objs = make_objs(N, 1, 2);
+  REQUIRE(objs);
   _Atomic int inserted = 0;
   reader_arg ra = {&m, objs, &inserted, 0, 0};
   pthread_t th;
@@ -140,6 +147,7 @@ AS_TEST(threads_swmap_readers_during_growth) {
   pthread_join(th, NULL);
   CHECK_EQ_INT(ra.misses, 0);
   int absent = N + 5;
+  as_hash_key hk = {1, 2};
   CHECK(as_swmap_find(&m, as_hash(&hk, &absent, sizeof absent), obj_eq, &absent) == NULL);
   as_swmap_destroy(&m);
   as_free(objs);
@@ -192,12 +200,8 @@ AS_TEST(swmap_foreach_once_during_growth) {
   as_swmap m;
   REQUIRE(as_swmap_init(&m, &rcu, obj_hash, NULL, 4) == AS_OK);
   enum { N = 40000 };
-  obj *objs = as_malloc(sizeof *objs * N);
-  as_hash_key hk = {3, 4};
-  for (int i = 0; i < N; i++) {
-    objs[i].key = i;
-    objs[i].h = as_hash(&hk, &i, sizeof i);
-  }
+  obj *objs = make_objs(N, 3, 4);
+  REQUIRE(objs);
   /* single-threaded: walk right after every insert (mid-move included) */
   unsigned char *seen = as_malloc(N);
   for (int i = 0; i < 3000; i++) {
@@ -255,12 +259,10 @@ AS_TEST(swmap_growth_is_incremental) {
   as_swmap m;
   REQUIRE(as_swmap_init(&m, &rcu, counting_hash, NULL, 16) == AS_OK);
   enum { N = 100000 };
-  obj *objs = as_malloc(sizeof *objs * N);
-  as_hash_key hk = {5, 6};
+  obj *objs = make_objs(N, 5, 6);
+  REQUIRE(objs);
   int worst = 0;
   for (int i = 0; i < N; i++) {
-    objs[i].key = i;
-    objs[i].h = as_hash(&hk, &i, sizeof i);
     g_hash_calls = 0;
     CHECK_OK(as_swmap_insert(&m, objs[i].h, &objs[i]));
     if (g_hash_calls > worst) worst = g_hash_calls;

@@ -202,7 +202,10 @@ typedef struct snap_set {
 static int collect_cb(void *arg, const char *e, size_t len, const as_snapshot_info *i) {
   snap_set *s = arg;
   if (s->n < 512) {
-    s->ent[s->n] = atoi(e + 1);
+    int ent = 0; /* "e<digits>" */
+    for (size_t k = 1; k < len && e[k] >= '0' && e[k] <= '9' && ent < 1000; k++)
+      ent = ent * 10 + (e[k] - '0');
+    s->ent[s->n] = ent;
     s->count[s->n] = i->event_count;
     s->kind[s->n] = (int)i->kind;
   }
