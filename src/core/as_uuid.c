@@ -17,6 +17,24 @@ void as_uuid_v7(as_rand *r, int64_t t_us, uint8_t out[16]) {
   for (int i = 9; i < 16; i++) out[i] = (uint8_t)(b >> (8 * (i - 9)));
 }
 
+void as_uuid_v7_seq(as_rand *r, int64_t t_us, uint64_t seq, uint8_t out[16]) {
+  uint64_t ms = (uint64_t)(t_us / 1000);
+  uint64_t a = as_rand_next(r);
+  for (int i = 0; i < 6; i++) out[i] = (uint8_t)(ms >> (40 - 8 * i));
+  out[6] = (uint8_t)(0x70 | (a & 0x0f));
+  out[7] = (uint8_t)(a >> 8);
+  out[8] = (uint8_t)(0x80 | ((a >> 16) & 0x3f));
+  out[9] = (uint8_t)(a >> 24);
+  for (int i = 10; i < 16; i++) out[i] = (uint8_t)(seq >> (8 * (15 - i)));
+}
+
+uint64_t as_uuid_v7_seq_of(const uint8_t id[16]) {
+  if ((id[6] >> 4) != 7 || (id[8] >> 6) != 2) return 0;
+  uint64_t seq = 0;
+  for (int i = 10; i < 16; i++) seq = seq << 8 | id[i];
+  return seq;
+}
+
 void as_uuid_format(const uint8_t id[16], char out[37]) {
   static const char hex[] = "0123456789abcdef";
   int o = 0;

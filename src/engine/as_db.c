@@ -10,6 +10,7 @@
 #include "core/as_alloc.h"
 #include "core/as_common.h"
 #include "core/as_err.h"
+#include "core/as_uuid.h"
 #include "engine/as_db_int.h"
 #include "storage/as_parquet.h"
 
@@ -100,8 +101,21 @@ as_etype *as__type_find(as_db *db, const char *name, size_t len) {
   return as_swmap_find(&db->types, as_hash(&db->hkey, name, len), type_eq, &k);
 }
 
-as_frame *as__id_find(as_db *db, const uint8_t id[16]) {
+as_frame *as__id_find(as_db *db, const uint8_t id[16], uint64_t limit) {
+  uint64_t p = as_uuid_v7_seq_of(id);
+  if (p && p <= limit) {
+    as_frame *f = as__frame_at(db, p);
+    if (memcmp(f->id, id, 16) == 0) return f;
+  }
+  return as__id_map_find(db, id);
+}
+
+as_frame *as__id_map_find(as_db *db, const uint8_t id[16]) {
   return as_swmap_find(&db->ids, as_hash(&db->hkey, id, 16), id_eq, id);
+}
+
+bool as__id_is_positional(const as_frame *f) {
+  return as_uuid_v7_seq_of(f->id) == f->position;
 }
 
 uint64_t as__entity_committed_count(const as_entity *e, uint64_t committed) {

@@ -190,6 +190,9 @@ struct as_db {
   _Atomic uint64_t n_entities, n_types;
   _Atomic uint64_t appends_total;
   as_posidx pos;
+  /* ids: only events whose id does not carry their own position (client
+   * ids, ids written by versions before 0.7); generated ids are found
+   * through the position in their last 48 bits (as__id_find). */
   as_swmap entities, types, ids;
 
   /* [W] writer state */
@@ -259,7 +262,15 @@ as_err as__index_frame(as_db *db, as_frame *f, as_entity *e, bool recovering);
 /* as_db.c */
 as_entity *as__entity_find(as_db *db, const char *id, size_t len);
 as_etype *as__type_find(as_db *db, const char *name, size_t len);
-as_frame *as__id_find(as_db *db, const uint8_t id[16]);
+/** The event with this id among positions 1..limit (the writer passes
+ *  next_pos - 1, readers the committed position; the map may also return a
+ *  later one, which readers check), or NULL. */
+as_frame *as__id_find(as_db *db, const uint8_t id[16], uint64_t limit);
+/** The event with this id in the id map only (see as_db.ids). */
+as_frame *as__id_map_find(as_db *db, const uint8_t id[16]);
+/** True if the event's id carries its own position (then it is not in the
+ *  id map). */
+bool as__id_is_positional(const as_frame *f);
 /** Committed events of an entity (entries <= committed). */
 uint64_t as__entity_committed_count(const as_entity *e, uint64_t committed);
 

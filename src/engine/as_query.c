@@ -336,7 +336,7 @@ as_err as_get_by_position(as_db *db, uint64_t position, as_event *ev) {
 
 as_err as_get_by_id(as_db *db, const uint8_t id[16], as_event *ev) {
   uint64_t committed = as__committed(db);
-  as_frame *f = as__id_find(db, id);
+  as_frame *f = as__id_find(db, id, committed);
   if (!f || f->position > committed) return AS_ENOTFOUND;
   as_frame_view(f, ev);
   return AS_OK;

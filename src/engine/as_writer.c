@@ -135,7 +135,7 @@ as_err as__index_frame(as_db *db, as_frame *f, as_entity *e, bool recovering) {
   if (!e) return AS_ENOMEM;
   if (recovering) {
     if (f->version != e->wversion + 1 || f->timestamp_us < db->last_ts ||
-        as__id_find(db, f->id))
+        as__id_find(db, f->id, db->next_pos - 1))
       return AS_ECORRUPT;
     e->wversion = f->version;
     db->last_ts = f->timestamp_us;
@@ -145,11 +145,31 @@ as_err as__index_frame(as_db *db, as_frame *f, as_entity *e, bool recovering) {
   as_err rc = as_posidx_set(&db->pos, f->position, f);
   if (!rc) rc = as_plist_append(&e->list, f->position);
   if (!rc) rc = as_plist_append(&t->list, f->position);
-  if (!rc) rc = as_swmap_insert(&db->ids, as_hash(&db->hkey, f->id, 16), f);
+  if (!rc && !as__id_is_positional(f))
+    rc = as_swmap_insert(&db->ids, as_hash(&db->hkey, f->id, 16), f);
   return rc;
 }
 
 /* --- Resolving one request -------------------------------------------- */
+
+/* A new event's id: UUIDv7 carrying its position, so it needs no id map
+ * entry.  It differs from every positional id (one position each); the map
+ * holds the other ids (client-supplied), and one of them could be equal
+ * only by chance (26 random bits per millisecond), so it is looked up when
+ * the map is not empty.  Beyond 2^48 positions: a random UUIDv7 (74 random
+ * bits, checked against every stored id). */
+static void generate_id(as_db *db, as_frame *rec) {
+  bool positional = rec->position <= AS_UUID_SEQ_MAX;
+  for (;;) {
+    if (positional) {
+      as_uuid_v7_seq(&db->rng, rec->timestamp_us, rec->position, rec->id);
+      if (!db->ids.count || !as__id_map_find(db, rec->id)) return;
+    } else {
+      as_uuid_v7(&db->rng, rec->timestamp_us, rec->id);
+      if (!as__id_find(db, rec->id, rec->position - 1)) return;
+    }
+  }
+}
 
 static bool same_content(const as_frame *a, const as_frame *b) {
   return a->body_len == b->body_len &&
@@ -228,7 +248,7 @@ static void resolve_request(as_db *db, as_req *r, int64_t now_us,
     p += frame_len(f);
     if (r->ev[i].expected != AS_EXPECT_ANY) checks = true;
     if (!r->ev[i].client_id) continue;
-    as_frame *old = as__id_find(db, f->id);
+    as_frame *old = as__id_find(db, f->id, db->next_pos - 1);
     if (!old) continue;
     if (!same_content(old, f)) {
       char ids[37];
@@ -286,9 +306,7 @@ static void resolve_request(as_db *db, as_req *r, int64_t now_us,
     if (ts < db->last_ts) ts = db->last_ts;
     db->last_ts = ts;
     rec->timestamp_us = ts;
-    /* 74 random bits per millisecond: a collision is not a real risk, so
-     * generated ids are not looked up. */
-    if (!r->ev[i].client_id) as_uuid_v7(&db->rng, ts, rec->id);
+    if (!r->ev[i].client_id) generate_id(db, rec);
     if (i + 1 == r->n) rec->flags |= AS_FF_BATCH_END;
     r->assigned = true;
     as_err rc = as__index_frame(db, rec, e, false);

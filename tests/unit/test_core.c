@@ -86,6 +86,32 @@ AS_TEST(uuid_round_trips) {
                AS_EINVAL);
 }
 
+AS_TEST(uuid_v7_carries_a_sequence_number) {
+  as_rand r;
+  as_rand_seed_u64(&r, 7);
+  uint8_t a[16], b[16];
+  static const uint64_t seqs[] = {1, 2, 255, 256, 0x123456789abcULL, AS_UUID_SEQ_MAX};
+  for (size_t i = 0; i < sizeof seqs / sizeof *seqs; i++) {
+    as_uuid_v7_seq(&r, 1760976349123456LL, seqs[i], a);
+    CHECK_EQ_INT(a[6] >> 4, 7);
+    CHECK_EQ_INT(a[8] >> 6, 2);
+    CHECK_EQ_INT(as_uuid_v7_seq_of(a), seqs[i]);
+    /* the time prefix is the plain v7 one */
+    as_uuid_v7(&r, 1760976349123456LL, b);
+    CHECK(memcmp(a, b, 6) == 0);
+  }
+  /* two ids for one sequence number and millisecond differ in the random bits */
+  as_uuid_v7_seq(&r, 1760976349123456LL, 9, a);
+  as_uuid_v7_seq(&r, 1760976349123456LL, 9, b);
+  CHECK(memcmp(a, b, 16) != 0);
+  /* ids of other versions or variants carry none */
+  a[6] = (uint8_t)(0x40 | (a[6] & 0x0f));
+  CHECK_EQ_INT(as_uuid_v7_seq_of(a), 0);
+  as_uuid_v7_seq(&r, 1760976349123456LL, 9, a);
+  a[8] = (uint8_t)(0xc0 | (a[8] & 0x3f));
+  CHECK_EQ_INT(as_uuid_v7_seq_of(a), 0);
+}
+
 AS_TEST(crc32c_known_vector) {
   CHECK(as_crc32c(0, "123456789", 9) == 0xe3069283u);
   /* incremental == one-shot, across alignments */

@@ -274,6 +274,92 @@ AS_TEST(client_ids_make_retries_idempotent) {
   as_db_close(db);
 }
 
+/* Generated ids carry their event's position; client ids may look like
+ * such ids and carry any position.  Every id is found, exactly once, before
+ * and after recovery from the WAL and from Parquet files. */
+static void v7_with_seq(uint8_t id[16], uint64_t seq, uint8_t salt) {
+  for (int i = 0; i < 10; i++) id[i] = (uint8_t)(salt + i);
+  id[6] = (uint8_t)(0x70 | (id[6] & 0x0f));
+  id[8] = (uint8_t)(0x80 | (id[8] & 0x3f));
+  for (int i = 10; i < 16; i++) id[i] = (uint8_t)(seq >> (8 * (15 - i)));
+}
+
+static void check_ids(as_db *db, uint8_t ids[][16], int n) {
+  for (int i = 0; i < n; i++) {
+    as_event ev;
+    CHECK_OK(as_get_by_id(db, ids[i], &ev));
+    CHECK_EQ_INT(ev.position, i + 1);
+    CHECK(memcmp(ev.id, ids[i], 16) == 0);
+  }
+  /* an id carrying a stored position but not that event's id */
+  uint8_t other[16];
+  memcpy(other, ids[1], 16);
+  other[7] ^= 1;
+  as_event ev;
+  CHECK_EQ_INT(as_get_by_id(db, other, &ev), AS_ENOTFOUND);
+  /* an id carrying a position not yet written */
+  v7_with_seq(other, (uint64_t)n + 5, 3);
+  CHECK_EQ_INT(as_get_by_id(db, other, &ev), AS_ENOTFOUND);
+}
+
+AS_TEST(ids_are_found_by_position_or_map) {
+  char dir[256];
+  REQUIRE(make_tmpdir(dir, sizeof dir));
+  as_options o;
+  as_options_init(&o);
+  o.segment_bytes = 4096; /* sealed into Parquet files */
+  as_db *db;
+  REQUIRE(as_db_open(dir, &o, &db, NULL) == AS_OK);
+  enum { N = 150 };
+  uint8_t ids[N][16];
+  for (int i = 0; i < N; i++) {
+    as_event_in e;
+    ev_init(&e, "ent", "t", "{\"k\":1}");
+    uint8_t cid[16];
+    switch (i % 5) {
+    case 1: v7_with_seq(cid, (uint64_t)i + 1, 10); break;  /* its own position */
+    case 2: v7_with_seq(cid, (uint64_t)i - 1, 20); break;  /* an earlier one */
+    case 3: v7_with_seq(cid, (uint64_t)i + 3, 30); break;  /* a later one */
+    case 4: /* any other id */
+      for (int k = 0; k < 16; k++) cid[k] = (uint8_t)(0xa0 + k);
+      cid[0] = (uint8_t)i;
+      break;
+    default: break;                                        /* generated */
+    }
+    if (i % 5) e.id = cid;
+    as_append_result r;
+    CHECK_OK(as_append(db, &e, 1, &r, NULL));
+    CHECK_EQ_INT(r.position, i + 1);
+    memcpy(ids[i], r.id, 16);
+    if (i % 5 == 0) CHECK_EQ_INT(r.id[15], (i + 1) & 0xff); /* its position */
+    /* a retry is recognised whichever way the id is found */
+    if (i % 5) {
+      CHECK_OK(as_append(db, &e, 1, &r, NULL));
+      CHECK(r.duplicate);
+      CHECK_EQ_INT(r.position, i + 1);
+    }
+  }
+  check_ids(db, ids, N);
+  /* a stored generated id reused by a client with other content */
+  as_event_in x;
+  ev_init(&x, "ent", "t", "{\"k\":2}");
+  x.id = ids[5];
+  CHECK_EQ_INT(as_append(db, &x, 1, NULL, NULL), AS_EIDCONFLICT);
+  as_db_close(db);
+  REQUIRE(as_db_open(dir, &o, &db, NULL) == AS_OK); /* WAL and Parquet */
+  as_stats st;
+  as_db_stats(db, &st);
+  CHECK(st.parquet_files >= 1);
+  check_ids(db, ids, N);
+  CHECK_EQ_INT(as_append(db, &x, 1, NULL, NULL), AS_EIDCONFLICT);
+  CHECK_OK(as_db_seal(db));
+  as_db_close(db);
+  REQUIRE(as_db_open(dir, &o, &db, NULL) == AS_OK); /* all from Parquet */
+  check_ids(db, ids, N);
+  as_db_close(db);
+  remove_tree(dir);
+}
+
 static int collect(as_db *db, const as_query *q, uint64_t *out, int max) {
   as_iter *it;
   if (as_query_open(db, q, &it)) return -1;
