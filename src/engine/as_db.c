@@ -91,9 +91,13 @@ static uint64_t id_hash_of(const void *obj, const void *ctx) {
 }
 
 as_entity *as__entity_find(as_db *db, const char *id, size_t len) {
+  return as__entity_find_h(db, id, len, as_hash(&db->hkey, id, len));
+}
+
+as_entity *as__entity_find_h(as_db *db, const char *id, size_t len,
+                             uint64_t h) {
   str_key k = {id, len};
-  return as_swmap_find(&db->entities, as_hash(&db->hkey, id, len), entity_eq,
-                       &k);
+  return as_swmap_find(&db->entities, h, entity_eq, &k);
 }
 
 as_etype *as__type_find(as_db *db, const char *name, size_t len) {

@@ -261,6 +261,9 @@ as_err as__index_frame(as_db *db, as_frame *f, as_entity *e, bool recovering);
 
 /* as_db.c */
 as_entity *as__entity_find(as_db *db, const char *id, size_t len);
+/** The same with the id's hash (as_hash with hkey) already computed. */
+as_entity *as__entity_find_h(as_db *db, const char *id, size_t len,
+                             uint64_t h);
 as_etype *as__type_find(as_db *db, const char *name, size_t len);
 /** The event with this id among positions 1..limit (the writer passes
  *  next_pos - 1, readers the committed position; the map may also return a

@@ -24,13 +24,27 @@ void as_plist_destroy(as_plist *l) {
   l->last = NULL;
 }
 
+/* Chunk capacities are fixed (4, 8, ..., MAX_CHUNK, MAX_CHUNK, ...), so
+ * the offset of list index n in its chunk follows from n alone; the writer
+ * need not read the last chunk's header (a cache miss of its own when the
+ * list is cold).  Returns the offset; 0 means n starts a new chunk. */
+#define FIRST_FULL (4u * (MAX_CHUNK / 4u - 1u)) /* entries before the first MAX_CHUNK chunk */
+static inline uint64_t chunk_offset(uint64_t n) {
+  uint64_t m = n - AS_PLIST_INLINE;
+  if (m >= FIRST_FULL) return (m - FIRST_FULL) % MAX_CHUNK;
+  /* chunk k holds m in [4(2^k - 1), 4(2^(k+1) - 1)) */
+  unsigned k = 63u - (unsigned)__builtin_clzll(m / 4 + 1);
+  return m - 4 * ((UINT64_C(1) << k) - 1);
+}
+
 as_err as_plist_append(as_plist *l, uint64_t pos) {
   uint64_t n = atomic_load_explicit(&l->count, memory_order_relaxed);
   if (n < AS_PLIST_INLINE) {
     l->inl[n] = pos;
   } else {
+    uint64_t off = chunk_offset(n);
     as_plist_chunk *c = l->last;
-    if (!c || n - c->base == c->cap) {
+    if (off == 0) {
       uint32_t cap = c ? (c->cap * 2 > MAX_CHUNK ? MAX_CHUNK : c->cap * 2) : 4;
       as_plist_chunk *nc = as_malloc(sizeof *nc + sizeof(uint64_t) * cap);
       if (!nc) return AS_ENOMEM;
@@ -44,10 +58,17 @@ as_err as_plist_append(as_plist *l, uint64_t pos) {
         atomic_store_explicit(&l->first, nc, memory_order_release);
       l->last = c = nc;
     }
-    c->v[n - c->base] = pos;
+    c->v[off] = pos;
   }
   atomic_store_explicit(&l->count, n + 1, memory_order_release);
   return AS_OK;
+}
+
+void as_plist_prefetch_tail(const as_plist *l) {
+  uint64_t n = atomic_load_explicit(&l->count, memory_order_relaxed);
+  if (n < AS_PLIST_INLINE) return;
+  uint64_t off = chunk_offset(n);
+  if (off) __builtin_prefetch(&l->last->v[off], 1);
 }
 
 uint64_t as_plist_bytes(const as_plist *l) {

@@ -43,6 +43,8 @@ void as_plist_init(as_plist *l);
 void as_plist_destroy(as_plist *l);
 /** Writer: appends `pos` (must exceed every entry).  AS_ENOMEM. */
 as_err as_plist_append(as_plist *l, uint64_t pos);
+/** Writer: a prefetch hint for the slot the next append writes. */
+void as_plist_prefetch_tail(const as_plist *l);
 /** Bytes allocated for chunks (for memory accounting; writer only). */
 uint64_t as_plist_bytes(const as_plist *l);
 

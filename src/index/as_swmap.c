@@ -86,6 +86,18 @@ void *as_swmap_find(as_swmap *m, uint64_t hash, as_swmap_eq_fn eq,
   return found;
 }
 
+void as_swmap_prefetch(const as_swmap *m, uint64_t hash) {
+  as_swmap_tab *t = atomic_load_explicit(&m->tab, memory_order_relaxed);
+  __builtin_prefetch(&t->slot[hash & t->mask]);
+}
+
+void *as_swmap_peek(const as_swmap *m, uint64_t hash) {
+  as_swmap_tab *t = atomic_load_explicit(&m->tab, memory_order_relaxed);
+  uintptr_t s = atomic_load_explicit(&t->slot[hash & t->mask], memory_order_relaxed);
+  uintptr_t tag = s >> 48;
+  return s && (!tag || tag == tag_of(hash) >> 48) ? obj_of(s) : NULL;
+}
+
 static void put(as_swmap_tab *t, uint64_t hash, uintptr_t s) {
   size_t i = hash & t->mask;
   while (atomic_load_explicit(&t->slot[i], memory_order_relaxed))

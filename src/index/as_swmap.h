@@ -62,6 +62,13 @@ void *as_swmap_find(as_swmap *m, uint64_t hash, as_swmap_eq_fn eq,
 /** Writer: inserts `obj` (the caller guarantees its key is not present). */
 as_err as_swmap_insert(as_swmap *m, uint64_t hash, void *obj);
 
+/** Writer: prefetch hints.  as_swmap_prefetch loads the slot where a probe
+ *  for `hash` starts; as_swmap_peek returns the object in that slot if its
+ *  hash tag matches (a candidate to prefetch, not a lookup: it may be
+ *  another key's, and the key may be further along the probe). */
+void as_swmap_prefetch(const as_swmap *m, uint64_t hash);
+void *as_swmap_peek(const as_swmap *m, uint64_t hash);
+
 /** Reader: calls fn(arg, obj) for every object; stops when fn returns
  *  non-zero.  Objects inserted concurrently may or may not be visited. */
 void as_swmap_foreach(as_swmap *m, int (*fn)(void *arg, void *obj), void *arg);

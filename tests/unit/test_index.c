@@ -52,9 +52,11 @@ AS_TEST(posidx_maps_positions) {
 AS_TEST(plist_appends_seeks_and_searches) {
   as_plist l;
   as_plist_init(&l);
-  for (uint64_t i = 0; i < 100000; i++) CHECK_OK(as_plist_append(&l, i * 3 + 5));
+  /* three chunks of the largest size: 2 inline + 65,532 in growing chunks
+   * + 65,536 x 2 + the rest */
+  for (uint64_t i = 0; i < 200000; i++) CHECK_OK(as_plist_append(&l, i * 3 + 5));
   uint64_t n = as_plist_count(&l);
-  CHECK_EQ_INT(n, 100000);
+  CHECK_EQ_INT(n, 200000);
   as_plist_cur c;
   as_plist_seek(&c, &l, 0);
   for (uint64_t i = 0; i < n; i++) {
@@ -71,7 +73,8 @@ AS_TEST(plist_appends_seeks_and_searches) {
     }
     as_plist_cur_prev(&c);
   }
-  uint64_t probes[] = {0, 5, 6, 7, 8, 11, 1000, 299999, 300002, 300003, 400000};
+  uint64_t probes[] = {0, 5, 6, 7, 8, 11, 1000, 299999, 300002, 300003, 400000,
+                       196607, 196608, 589999, 600002, 700000};
   for (size_t k = 0; k < sizeof probes / sizeof *probes; k++) {
     uint64_t want = 0;
     while (want < n && want * 3 + 5 < probes[k]) want++;
@@ -80,7 +83,9 @@ AS_TEST(plist_appends_seeks_and_searches) {
   CHECK_EQ_INT(as_plist_lower_bound(&l, 1, 100), 1);
   as_plist_seek(&c, &l, 77777);
   CHECK_EQ_INT(as_plist_cur_get(&c), 77777 * 3 + 5);
-  CHECK(as_plist_bytes(&l) >= 8 * (100000 - 2));
+  as_plist_seek(&c, &l, 131070); /* first entry of the second 64 Ki chunk */
+  CHECK_EQ_INT(as_plist_cur_get(&c), 131070 * 3 + 5);
+  CHECK(as_plist_bytes(&l) >= 8 * (200000 - 2));
   as_plist_destroy(&l);
 }
 
