@@ -2,7 +2,8 @@
  * fuzz_json.c — the strict JSON validator and the span navigation.
  * Invariants checked: validation never crashes; on an accepted document the
  * navigation visits every member without reading out of bounds and every
- * decoded string is valid UTF-8.
+ * decoded string is valid UTF-8; walking arrays with open elements
+ * (as_json_arr_next_open) finds the same elements with the same text.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,7 +32,29 @@ static void walk(as_json_val v, int depth) {
       walk(e, depth + 1);
     }
   } else {
-    while (as_json_arr_next(&it, &e)) walk(e, depth + 1);
+    as_json_iter io;
+    as_json_val o;
+    as_json_iter_init(&io, v);
+    for (;;) {
+      bool more = as_json_arr_next(&it, &e);
+      if (more != as_json_arr_next_open(&io, &o)) abort();
+      if (!more) break;
+      walk(e, depth + 1);
+      if (o.p != e.p || o.kind != e.kind) abort();
+      if (o.kind == AS_JSON_OBJECT || o.kind == AS_JSON_ARRAY) {
+        as_json_iter sub;
+        as_json_val k2, x;
+        as_json_iter_init(&sub, o);
+        if (o.kind == AS_JSON_OBJECT)
+          while (as_json_obj_next(&sub, &k2, &x)) {}
+        else
+          while (as_json_arr_next(&sub, &x)) {}
+        if (as_json_iter_used(&sub) != e.len) abort();
+        as_json_iter_past(&io, &o, e.len);
+      } else if (o.len != e.len) {
+        abort();
+      }
+    }
   }
 }
 

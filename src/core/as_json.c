@@ -415,6 +415,11 @@ static void iter_ws(as_json_iter *it) {
 static bool iter_advance(as_json_iter *it) {
   iter_ws(it);
   if (it->pos >= it->end) return false;
+  /* a container opened by as_json_arr_next_open ends at its bracket (its
+   * end is only a bound); elsewhere a closing bracket is never reached
+   * before end */
+  unsigned char c = (unsigned char)it->s[it->pos];
+  if (c == '}' || c == ']') return false;
   if (!it->first) {
     if (it->s[it->pos] != ',') return false;
     it->pos++;
@@ -451,6 +456,28 @@ bool as_json_arr_next(as_json_iter *it, as_json_val *val) {
   if (!iter_advance(it)) return false;
   take_value(it, val);
   return true;
+}
+
+bool as_json_arr_next_open(as_json_iter *it, as_json_val *val) {
+  if (!iter_advance(it)) return false;
+  unsigned char c = (unsigned char)it->s[it->pos];
+  if (c != '{' && c != '[') {
+    take_value(it, val);
+    return true;
+  }
+  val->p = it->s + it->pos;
+  val->len = it->end - it->pos;
+  val->kind = kind_of(c);
+  return true;
+}
+
+void as_json_iter_past(as_json_iter *it, const as_json_val *val, size_t len) {
+  it->pos = (size_t)(val->p - it->s) + len;
+}
+
+void as_json_iter_skip(as_json_iter *it, const as_json_val *val) {
+  size_t start = (size_t)(val->p - it->s);
+  it->pos = skip_value(it->s, it->end, start);
 }
 
 static size_t put_utf8(char *o, unsigned cp) {

@@ -83,6 +83,23 @@ bool as_json_obj_next(as_json_iter *it, as_json_val *key, as_json_val *val);
 /** Next array element.  Returns false at the end. */
 bool as_json_arr_next(as_json_iter *it, as_json_val *val);
 
+/** Next array element without scanning to its end when it is an object or
+ *  array: then val->len runs to the end of the enclosing array (an upper
+ *  bound), iterating it with as_json_iter_init stops at its own closing
+ *  bracket, and the caller must move past it with as_json_iter_past(it,
+ *  val, exact_len) (exact_len: as_json_iter_used of that iterator) or
+ *  as_json_iter_skip(it, val) before the next call.  Scalars come with
+ *  their exact length, already passed.  One scan of each element instead
+ *  of two when the caller walks every element anyway. */
+bool as_json_arr_next_open(as_json_iter *it, as_json_val *val);
+/** Moves past the element `val` of `it` whose exact length is `len`. */
+void as_json_iter_past(as_json_iter *it, const as_json_val *val, size_t len);
+/** Moves past the element `val` of `it`, scanning for its end. */
+void as_json_iter_skip(as_json_iter *it, const as_json_val *val);
+/** After iterating a container to its end (obj_next / arr_next returned
+ *  false): its exact length, brackets included. */
+static inline size_t as_json_iter_used(const as_json_iter *it) { return it->pos + 1; }
+
 /** Looks up the first member named `name` (compared after decoding escapes)
  *  in object `obj`.  Returns false if absent. */
 bool as_json_obj_get(as_json_val obj, const char *name, as_json_val *val);

@@ -586,10 +586,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     as_metrics_start(&s->metrics, r->slot);
     if (!r->responded && r->route) {
       const char *cl = as_hreq_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
-      if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body)
+      unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
+      if (n > s->cfg.max_body)
         as_hreq_error(r, 413, "payload_too_large", "Payload too large", NULL,
                       "the request body is larger than %llu bytes",
                       (unsigned long long)s->cfg.max_body);
+      else if (n)
+        as_buf_reserve(&r->body, (size_t)n); /* no regrowth; a failure
+                                                 shows at the append */
     }
     return MHD_YES;
   }

@@ -181,9 +181,11 @@ void as_json_put_event(as_buf *b, const as_event *ev);
 void as_json_put_event_ex(as_buf *b, const as_event *ev, bool one_line);
 
 /** Parses one event object of an append body into `ev` (strings decoded
- *  into request scratch).  On failure responds 400 and returns false. */
+ *  into request scratch).  On failure responds 400 and returns false.  On
+ *  success, if `used` is not NULL, stores the object's exact length (obj
+ *  may come from as_json_arr_next_open, its length only a bound). */
 bool as_http_parse_event(as_hreq *r, as_json_val obj, uint32_t index,
-                         as_event_in *ev);
+                         as_event_in *ev, size_t *used);
 
 /** Decodes a JSON string value into request scratch. */
 const char *as_http_str(as_hreq *r, as_json_val v, size_t *len);

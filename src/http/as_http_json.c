@@ -67,7 +67,7 @@ static bool field_error(as_hreq *r, uint32_t index, const char *field,
   "must be a non-negative integer, \"any\", \"no_stream\" or \"exists\""
 
 bool as_http_parse_event(as_hreq *r, as_json_val obj, uint32_t index,
-                         as_event_in *ev) {
+                         as_event_in *ev, size_t *used) {
   as_event_in_init(ev);
   if (obj.kind != AS_JSON_OBJECT)
     return field_error(r, index, "event", "must be a JSON object");
@@ -147,6 +147,7 @@ bool as_http_parse_event(as_hreq *r, as_json_val obj, uint32_t index,
     return field_error(r, index, "event_type", "is required");
   if (!has_payload)
     return field_error(r, index, "payload", "is required");
+  if (used) *used = as_json_iter_used(&it);
   return true;
 }
 

@@ -50,11 +50,26 @@ static void mark_checked(as_hreq *r, as_event_in *ev, size_t n, uint32_t deepest
   for (size_t i = 0; i < n; i++) ev[i].flags |= AS_EVENT_JSON_CHECKED;
 }
 
-static void put_result(as_buf *b, const as_append_result *res) {
+/* The last timestamp written, as JSON text: the events of one commit
+ * cycle share their timestamp, so a batch's answers mostly repeat it. */
+typedef struct ts_text {
+  int64_t us;
+  size_t len; /* 0: none yet */
+  char text[40];
+} ts_text;
+
+static void put_result(as_buf *b, const as_append_result *res, ts_text *tt) {
   as_buf_puts(b, "{\"event_id\":");
   as_json_put_uuid(b, res->id);
   as_buf_puts(b, ",\"timestamp\":");
-  as_json_put_time(b, res->timestamp_us);
+  if (!tt->len || tt->us != res->timestamp_us) {
+    tt->us = res->timestamp_us;
+    tt->text[0] = '"';
+    size_t n = as_time_format(res->timestamp_us, tt->text + 1);
+    tt->text[n + 1] = '"';
+    tt->len = n + 2;
+  }
+  as_buf_append(b, tt->text, tt->len);
   as_buf_puts(b, ",\"position\":");
   as_buf_put_u64(b, res->position);
   as_buf_puts(b, ",\"version\":");
@@ -71,7 +86,8 @@ static void ingest_done(as_hreq *r) {
   }
   as_buf b;
   as_buf_init(&b, 0);
-  put_result(&b, &r->ares[0]);
+  ts_text tt = {0};
+  put_result(&b, &r->ares[0], &tt);
   as_hreq_respond(r, 200, "application/json", &b);
 }
 
@@ -90,7 +106,7 @@ void as_route_ingest(as_hreq *r) {
     return;
   }
   as_event_in ev;
-  if (!as_http_parse_event(r, root, 0, &ev)) return;
+  if (!as_http_parse_event(r, root, 0, &ev, NULL)) return;
   mark_checked(r, &ev, 1, deepest, 1);
   as_hreq_append(r, &ev, 1, ingest_done);
 }
@@ -102,10 +118,12 @@ static void batch_done(as_hreq *r) {
   }
   as_buf b;
   as_buf_init(&b, 0);
+  as_buf_reserve(&b, 96 + 160 * r->nares); /* ~150 bytes per answer */
+  ts_text tt = {0};
   as_buf_puts(&b, "{\"events\":[");
   for (size_t i = 0; i < r->nares; i++) {
     if (i) as_buf_putc(&b, ',');
-    put_result(&b, &r->ares[i]);
+    put_result(&b, &r->ares[i], &tt);
   }
   as_buf_puts(&b, "],\"count\":");
   as_buf_put_u64(&b, r->nares);
@@ -153,7 +171,8 @@ void as_route_ingest_batch(as_hreq *r) {
       char what[48];
       snprintf(what, sizeof what, "line %zu", lineno);
       if (!validate_json(r, body + a, e - a, what, &kind, &deepest)) return;
-      if (!as_http_parse_event(r, as_json_root(body + a, e - a), (uint32_t)n, &evs[n]))
+      if (!as_http_parse_event(r, as_json_root(body + a, e - a), (uint32_t)n, &evs[n],
+                               NULL))
         return;
       mark_checked(r, &evs[n], 1, deepest, 1);
       n++;
@@ -175,16 +194,18 @@ void as_route_ingest_batch(as_hreq *r) {
       return;
     }
     /* One pass: parse into a growing array, then move it into the
-     * request's scratch memory. */
+     * request's scratch memory.  Each event object is scanned once, by its
+     * parse (as_json_arr_next_open). */
     as_json_iter it;
     as_json_val v;
     as_json_iter_init(&it, arr);
     size_t cap = 0;
     as_event_in *tmp = NULL;
     bool ok = true;
-    while (ok && as_json_arr_next(&it, &v)) {
+    while (ok && as_json_arr_next_open(&it, &v)) {
       if (n == MAX_BATCH) {
         size_t total = n + 1;
+        as_json_iter_skip(&it, &v);
         while (as_json_arr_next(&it, &v)) total++;
         as_free(tmp);
         as_hreq_error(r, 400, "validation_error", "Validation error", NULL,
@@ -200,7 +221,9 @@ void as_route_ingest_batch(as_hreq *r) {
         }
         tmp = g;
       }
-      ok = as_http_parse_event(r, v, (uint32_t)n, &tmp[n]);
+      size_t used;
+      ok = as_http_parse_event(r, v, (uint32_t)n, &tmp[n], &used);
+      if (ok) as_json_iter_past(&it, &v, used);
       n++;
     }
     if (ok && n) {

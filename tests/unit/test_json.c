@@ -105,6 +105,64 @@ AS_TEST(navigates_objects_and_arrays) {
   CHECK_EQ_INT(u, 1);
 }
 
+/* Open elements: each object or array is walked once by its own iterator,
+ * and the array iterator resumes right after it; the same elements, in the
+ * same order and with the same exact text as as_json_arr_next gives. */
+static void walk_open(as_json_iter *it, as_json_val v, as_json_val *exact) {
+  as_json_iter sub;
+  as_json_val k, x;
+  as_json_iter_init(&sub, v);
+  if (v.kind == AS_JSON_OBJECT)
+    while (as_json_obj_next(&sub, &k, &x)) {}
+  else
+    while (as_json_arr_next(&sub, &x)) {}
+  size_t used = as_json_iter_used(&sub);
+  exact->p = v.p;
+  exact->len = used;
+  as_json_iter_past(it, &v, used);
+}
+
+AS_TEST(walks_open_array_elements_once) {
+  const char *docs[] = {
+      "[{\"a\":1,\"p\":{\"x\":\"]}\\\"\"}}, {} ,[],[1,[2,{}]], 7,\"s}\",{\"b\":[{}]} ]",
+      "[{}]", "[ [ ] ]", "[]", "[ 1 ]", "[{\"k\":\"v\"}]"};
+  for (size_t d = 0; d < sizeof docs / sizeof *docs; d++) {
+    REQUIRE(valid(docs[d]));
+    as_json_val root = as_json_root(docs[d], strlen(docs[d])), a, b;
+    as_json_iter ia, ib;
+    as_json_iter_init(&ia, root);
+    as_json_iter_init(&ib, root);
+    int n = 0;
+    for (;;) {
+      bool more = as_json_arr_next(&ia, &a);
+      bool more_open = as_json_arr_next_open(&ib, &b);
+      CHECK_EQ_INT(more_open, more);
+      if (!more || !more_open) break;
+      CHECK_EQ_INT(b.kind, a.kind);
+      as_json_val exact = b;
+      if (b.kind == AS_JSON_OBJECT || b.kind == AS_JSON_ARRAY) {
+        CHECK(b.len >= a.len);
+        walk_open(&ib, b, &exact);
+      }
+      CHECK_EQ_INT(exact.len, a.len);
+      CHECK(exact.p == a.p);
+      n++;
+    }
+    CHECK(n <= 8);
+  }
+  /* skip instead of walking */
+  const char *doc = "[{\"a\":[1,2]},{\"b\":\"}\"},3]";
+  as_json_val root = as_json_root(doc, strlen(doc)), v;
+  as_json_iter it;
+  as_json_iter_init(&it, root);
+  int n = 0;
+  while (as_json_arr_next_open(&it, &v)) {
+    if (v.kind == AS_JSON_OBJECT) as_json_iter_skip(&it, &v);
+    n++;
+  }
+  CHECK_EQ_INT(n, 3);
+}
+
 AS_TEST(decodes_strings) {
   const char *s = "\"a\\n\\u00e9\\ud83d\\ude00\\\"\"";
   as_json_val v = as_json_root(s, strlen(s));
