@@ -339,7 +339,7 @@ static as_err open_impl(const char *dir, const as_options *opt, bool is_meta,
   as_rcu_init(&db->rcu);
   as_arena_init(&db->arena, 0);
   AS_CHECK(as_posidx_init(&db->pos));
-  AS_CHECK(as_swmap_init(&db->entities, &db->rcu, entity_hash_of, NULL, 64));
+  AS_CHECK(as_swmap_init(&db->entities, &db->rcu, entity_hash_of, NULL, 1024));
   AS_CHECK(as_swmap_init(&db->types, &db->rcu, type_hash_of, NULL, 16));
   AS_CHECK(as_swmap_init(&db->ids, &db->rcu, id_hash_of, &db->hkey, 1024));
   db->next_pos = 1;
