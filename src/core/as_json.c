@@ -11,6 +11,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "core/as_uuid.h"
 
@@ -362,8 +365,26 @@ static size_t skip_string(const char *s, size_t len, size_t i) {
   const unsigned char *u = (const unsigned char *)s;
   i++;
   for (;;) {
+#ifdef __SSE2__
+    /* 16 bytes per step (x86-64 always has SSE2): long string values
+     * (payload text) are most of what state rebuilds and parses skip */
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+    while (len - i >= 16) {
+      __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
+      unsigned m = (unsigned)_mm_movemask_epi8(
+          _mm_or_si128(_mm_cmpeq_epi8(x, q), _mm_cmpeq_epi8(x, bs)));
+      if (m) {
+        i += (size_t)__builtin_ctz(m);
+        goto found;
+      }
+      i += 16;
+    }
+#endif
     while (len - i >= 8 && !has_quote_or_bs(load8(u + i))) i += 8;
     while (i < len && s[i] != '"' && s[i] != '\\') i++;
+#ifdef __SSE2__
+  found:
+#endif
     if (i >= len) return len;
     if (s[i] == '"') return i + 1;
     i += 2; /* an escape: its next byte is never the closing quote */

@@ -62,7 +62,18 @@ as_err as_merge_object(as_merge *m, as_json_val obj) {
   as_json_iter it;
   as_json_val k, v;
   as_json_iter_init(&it, obj);
+  /* Payloads of one entity mostly repeat their keys in the same order: the
+   * entry after the previous key's is tried first, by its raw text (equal
+   * raw keys decode equally), before hashing and the lookup. */
+  uint32_t hint = 0;
   while (as_json_obj_next(&it, &k, &v)) {
+    if (hint < m->n && m->ents[hint].kraw_len == k.len &&
+        memcmp(m->ents[hint].kraw, k.p, k.len) == 0) {
+      m->ents[hint].val = v.p;
+      m->ents[hint].val_len = (uint32_t)v.len;
+      hint++;
+      continue;
+    }
     const char *kdec = k.p + 1;
     uint32_t klen = (uint32_t)(k.len - 2);
     char *dec = NULL;
@@ -79,6 +90,7 @@ as_err as_merge_object(as_merge *m, as_json_val obj) {
     if (i >= 0) {
       m->ents[i].val = v.p;
       m->ents[i].val_len = (uint32_t)v.len;
+      hint = (uint32_t)i + 1;
       as_free(dec);
       continue;
     }
@@ -106,6 +118,7 @@ as_err as_merge_object(as_merge *m, as_json_val obj) {
     e->val = v.p;
     e->val_len = (uint32_t)v.len;
     e->hash = h;
+    hint = m->n;
     if (m->n > LINEAR_MAX && (m->n * 2 > m->idx_cap)) {
       as_err rc = rebuild_index(m, m->idx_cap ? m->idx_cap * 2 : 32);
       if (rc) return rc;

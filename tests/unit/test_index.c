@@ -342,4 +342,65 @@ AS_TEST(merge_overwrites_keys_in_first_seen_order) {
   as_merge_destroy(&m);
 }
 
+/* Keys repeated in order, reordered, duplicated within one object, or
+ * spelled with escapes: the merge equals a naive model (last value of each
+ * decoded key, in first-seen order).  The keys a..e with values 0..9 are
+ * drawn from a fixed sequence; escaped spellings of "b" and duplicates
+ * exercise the in-order shortcut's fallbacks. */
+AS_TEST(merge_matches_a_model_for_any_key_order) {
+  static const char *spell[] = {"a", "\\u0062", "c", "d", "e", "b"};
+  static const char dec[] = {'a', 'b', 'c', 'd', 'e', 'b'};
+  unsigned seed = 12345;
+  for (int round = 0; round < 200; round++) {
+    as_merge m;
+    as_merge_init(&m);
+    char model_k[8];
+    int model_v[8], nk = 0;
+    char docs[20][256];
+    for (int d = 0; d < 20; d++) {
+      size_t o = 0;
+      docs[d][o++] = '{';
+      int members = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 7;
+      for (int j = 0; j < members; j++) {
+        seed = seed * 1103515245u + 12345u;
+        /* mostly the same order as before, sometimes any key */
+        int key = (seed >> 20) % 4 == 0 ? (int)((seed >> 8) % 6) : j % 6;
+        int val = (int)((seed >> 12) % 10);
+        o += (size_t)snprintf(docs[d] + o, sizeof docs[d] - o, "%s\"%s\":%d",
+                              j ? "," : "", spell[key], val);
+        int at = 0;
+        while (at < nk && model_k[at] != dec[key]) at++;
+        if (at == nk) model_k[nk++] = dec[key];
+        model_v[at] = val;
+      }
+      docs[d][o++] = '}';
+      docs[d][o] = '\0';
+      CHECK_OK(as_merge_object(&m, as_json_root(docs[d], o)));
+    }
+    char want[256], *got = emit(&m);
+    size_t o = 0;
+    want[o++] = '{';
+    for (int i = 0; i < nk; i++)
+      o += (size_t)snprintf(want + o, sizeof want - o, "%s\"%c\":%d", i ? "," : "",
+                            model_k[i], model_v[i]);
+    want[o++] = '}';
+    want[o] = '\0';
+    /* emitted keys keep their first spelling: compare decoded forms */
+    char norm[256];
+    size_t w = 0;
+    for (const char *p = got; *p; p++) {
+      if (strncmp(p, "\\u0062", 6) == 0) {
+        norm[w++] = 'b';
+        p += 5;
+      } else {
+        norm[w++] = *p;
+      }
+    }
+    norm[w] = '\0';
+    CHECK_EQ_STR(norm, want);
+    as_free(got);
+    as_merge_destroy(&m);
+  }
+}
+
 AS_TEST_MAIN()
