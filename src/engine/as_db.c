@@ -341,7 +341,8 @@ static as_err open_impl(const char *dir, const as_options *opt, bool is_meta,
   AS_CHECK(as_posidx_init(&db->pos));
   AS_CHECK(as_swmap_init(&db->entities, &db->rcu, entity_hash_of, NULL, 1024));
   AS_CHECK(as_swmap_init(&db->types, &db->rcu, type_hash_of, NULL, 16));
-  AS_CHECK(as_swmap_init(&db->ids, &db->rcu, id_hash_of, &db->hkey, 1024));
+  /* only client-supplied ids (generated ones carry their position) */
+  AS_CHECK(as_swmap_init(&db->ids, &db->rcu, id_hash_of, &db->hkey, 16));
   db->next_pos = 1;
 
   pthread_mutex_init(&db->storage.mu, NULL);
