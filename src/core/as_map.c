@@ -11,10 +11,7 @@
 void as_map_init(as_map *m) {
   m->slots = NULL;
   m->cap = m->count = 0;
-  as_rand r;
-  as_rand_seed(&r);
-  m->hk.k0 = as_rand_next(&r);
-  m->hk.k1 = as_rand_next(&r);
+  m->hk.k0 = m->hk.k1 = 0; /* keyed at the first insert (grow) */
 }
 
 void as_map_destroy(as_map *m, void (*free_val)(void *)) {
@@ -51,6 +48,15 @@ void *as_map_get(const as_map *m, const char *key, size_t len) {
 }
 
 static as_err grow(as_map *m) {
+  if (!m->cap) {
+    /* An empty map has no hashed keys yet: key its hash now, so maps that
+     * never hold anything cost no getrandom system call (several per store
+     * open and per analytics request before). */
+    as_rand r;
+    as_rand_seed(&r);
+    m->hk.k0 = as_rand_next(&r);
+    m->hk.k1 = as_rand_next(&r);
+  }
   size_t cap = m->cap ? m->cap * 2 : 16;
   as_map_slot *ns = as_calloc(cap, sizeof *ns);
   if (!ns) return AS_ENOMEM;

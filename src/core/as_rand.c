@@ -30,6 +30,11 @@ void as_rand_seed(as_rand *r) {
                           (uint64_t)(uintptr_t)r);
 }
 
+void as_rand_seed_from(as_rand *r, as_rand *src) {
+  for (int i = 0; i < 4; i++) r->s[i] = as_rand_next(src);
+  if (!(r->s[0] | r->s[1] | r->s[2] | r->s[3])) r->s[0] = 1; /* never all zero */
+}
+
 static inline uint64_t rotl(uint64_t x, int k) {
   return (x << k) | (x >> (64 - k));
 }

@@ -46,7 +46,7 @@ static void vec_free(void *p) {
 void as__snapstore_init(as_db *db) {
   pthread_mutex_init(&db->snaps.mu, NULL);
   as_map_init(&db->snaps.by_entity);
-  as_rand_seed(&db->snaps.rng);
+  as_rand_seed_from(&db->snaps.rng, &db->rng); /* seeded at open */
   pthread_mutex_init(&db->snaps.due_mu, NULL);
   atomic_init(&db->snaps.next_due, UINT64_MAX);
 }
