@@ -192,7 +192,7 @@ struct as_db {
   as_posidx pos;
   /* ids: only events whose id does not carry their own position (client
    * ids, ids written by versions before 0.7); generated ids are found
-   * through the position in their last 48 bits (as__id_find). */
+   * through the position they carry (as_uuid_v7_seq; as__id_find). */
   as_swmap entities, types, ids;
 
   /* [W] writer state */

@@ -100,6 +100,17 @@ AS_TEST(uuid_v7_carries_a_sequence_number) {
     as_uuid_v7(&r, 1760976349123456LL, b);
     CHECK(memcmp(a, b, 6) == 0);
   }
+  /* ids sort by time, then by sequence number, whatever their random bits */
+  for (uint64_t q = 1; q < 5000; q += 7) {
+    as_uuid_v7_seq(&r, 1760976349123456LL, q, a);
+    as_uuid_v7_seq(&r, 1760976349123456LL, q + 1, b);
+    CHECK(memcmp(a, b, 16) < 0);
+    as_uuid_v7_seq(&r, 1760976349124456LL, 1, b); /* the next millisecond */
+    CHECK(memcmp(a, b, 16) < 0);
+  }
+  as_uuid_v7_seq(&r, 1760976349123456LL, AS_UUID_SEQ_MAX - 1, a);
+  as_uuid_v7_seq(&r, 1760976349123456LL, AS_UUID_SEQ_MAX, b);
+  CHECK(memcmp(a, b, 16) < 0);
   /* two ids for one sequence number and millisecond differ in the random bits */
   as_uuid_v7_seq(&r, 1760976349123456LL, 9, a);
   as_uuid_v7_seq(&r, 1760976349123456LL, 9, b);

@@ -6,6 +6,7 @@
 
 #include "allsource.h"
 #include "as_test.h"
+#include "core/as_uuid.h"
 #include "test_util.h"
 
 static as_db *open_mem(void) {
@@ -278,10 +279,9 @@ AS_TEST(client_ids_make_retries_idempotent) {
  * such ids and carry any position.  Every id is found, exactly once, before
  * and after recovery from the WAL and from Parquet files. */
 static void v7_with_seq(uint8_t id[16], uint64_t seq, uint8_t salt) {
-  for (int i = 0; i < 10; i++) id[i] = (uint8_t)(salt + i);
-  id[6] = (uint8_t)(0x70 | (id[6] & 0x0f));
-  id[8] = (uint8_t)(0x80 | (id[8] & 0x3f));
-  for (int i = 10; i < 16; i++) id[i] = (uint8_t)(seq >> (8 * (15 - i)));
+  as_rand r;
+  as_rand_seed_u64(&r, salt * 1000003u + seq);
+  as_uuid_v7_seq(&r, (int64_t)salt * 86400000000LL, seq, id);
 }
 
 static void check_ids(as_db *db, uint8_t ids[][16], int n) {
@@ -294,7 +294,7 @@ static void check_ids(as_db *db, uint8_t ids[][16], int n) {
   /* an id carrying a stored position but not that event's id */
   uint8_t other[16];
   memcpy(other, ids[1], 16);
-  other[7] ^= 1;
+  other[15] ^= 1; /* a random bit: same position, another id */
   as_event ev;
   CHECK_EQ_INT(as_get_by_id(db, other, &ev), AS_ENOTFOUND);
   /* an id carrying a position not yet written */
@@ -331,7 +331,7 @@ AS_TEST(ids_are_found_by_position_or_map) {
     CHECK_OK(as_append(db, &e, 1, &r, NULL));
     CHECK_EQ_INT(r.position, i + 1);
     memcpy(ids[i], r.id, 16);
-    if (i % 5 == 0) CHECK_EQ_INT(r.id[15], (i + 1) & 0xff); /* its position */
+    if (i % 5 == 0) CHECK_EQ_INT(as_uuid_v7_seq_of(r.id), i + 1); /* its position */
     /* a retry is recognised whichever way the id is found */
     if (i % 5) {
       CHECK_OK(as_append(db, &e, 1, &r, NULL));
