@@ -379,13 +379,26 @@ unlock:
 /* --- Automatic snapshots --------------------------------------------- */
 
 /* Takes an automatic snapshot of e at ev if the rule holds against its
- * latest snapshot (read under snaps.mu, where store_add writes it). */
-static as_err auto_check(as_db *db, as_entity *e, const as_event *ev, bool *made) {
+ * latest snapshot (read under snaps.mu, where store_add writes it).  A live
+ * event may be checked after a newer snapshot was taken (a manual one, made
+ * while this thread lagged behind the log): then it is judged against the
+ * snapshots before it, so which automatic snapshots exist does not depend
+ * on how far behind this thread was — unless it already has one. */
+static as_err auto_check(as_db *db, as_entity *e, const as_event *ev, bool live,
+                         bool *made) {
   *made = false;
   pthread_mutex_lock(&db->snaps.mu);
   uint64_t count = atomic_load_explicit(&e->snap_count, memory_order_relaxed);
   int64_t as_of = atomic_load_explicit(&e->snap_as_of_us, memory_order_relaxed);
   pthread_mutex_unlock(&db->snaps.mu);
+  if (live && count >= ev->version) {
+    as_snap *prev = as__snap_find(db, e->id, e->id_len, ev->position);
+    bool exists = prev && prev->info.event_count == ev->version;
+    count = prev ? prev->info.event_count : 0;
+    as_of = prev ? prev->info.as_of_us : 0;
+    as__snap_release(prev);
+    if (exists) return AS_OK;
+  }
   if (!as__snap_due(db->opt.snapshot_every_events, db->opt.snapshot_every_seconds,
                     ev->version, ev->timestamp_us, count, as_of))
     return AS_OK;
@@ -449,7 +462,7 @@ static as_err auto_apply(void *ctx, const as_event *ev) {
   as_entity *e = as__entity_find(db, ev->entity_id, ev->entity_id_len);
   if (!e) return AS_ENOTFOUND;
   bool made;
-  as_err rc = auto_check(db, e, ev, &made);
+  as_err rc = auto_check(db, e, ev, live, &made);
   if (live && !made) { /* rejected: let the writer mark this entity again */
     uint64_t v = ev->version;
     atomic_compare_exchange_strong(&e->snap_hint, &v, 0);

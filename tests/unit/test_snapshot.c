@@ -1,5 +1,7 @@
 /* test_snapshot.c — snapshots never change the answer of state
  * reconstruction; creation, pruning, listing. */
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "as_test.h"
@@ -224,6 +226,93 @@ static bool has_snap(const snap_set *s, int ent, uint64_t count, int kind) {
  * included), for live batches of mixed entities and across a reopen, where
  * the recovered log is checked event by event and new events through the
  * writer's marks.  A model replays the rule. */
+/* A projection that blocks the projection thread at its first event until
+ * released: the automatic-snapshot check then lags behind the log. */
+typedef struct gate {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool entered, open;
+} gate;
+
+static as_err gate_apply(void *ctx, const as_event *ev) {
+  (void)ev;
+  gate *g = ctx;
+  pthread_mutex_lock(&g->mu);
+  g->entered = true;
+  pthread_cond_broadcast(&g->cv);
+  while (!g->open) pthread_cond_wait(&g->cv, &g->mu);
+  pthread_mutex_unlock(&g->mu);
+  return AS_OK;
+}
+
+static as_err gate_get(void *ctx, const char *k, size_t kl, char **json, size_t *jl) {
+  (void)ctx; (void)k; (void)kl; (void)json; (void)jl;
+  return AS_ENOTFOUND;
+}
+
+static void gate_clear(void *ctx) { (void)ctx; }
+
+/* Events 4 and 8 of an entity are due for automatic snapshots (every 4);
+ * a manual snapshot at 10 is taken before the projection thread has
+ * checked them.  The automatic ones are still taken: which snapshots exist
+ * does not depend on how far behind that thread was. */
+AS_TEST(automatic_snapshots_do_not_depend_on_projection_lag) {
+  as_options o;
+  as_options_init(&o);
+  o.durability = AS_DURABILITY_NONE;
+  o.snapshot_every_events = 4;
+  o.snapshot_every_seconds = 0;
+  o.snapshot_max_per_entity = 10;
+  o.log_level = AS_LOG_WARN;
+  as_db *db;
+  REQUIRE(as_db_open(NULL, &o, &db, NULL) == AS_OK);
+  gate g = {.entered = false, .open = false};
+  pthread_mutex_init(&g.mu, NULL);
+  pthread_cond_init(&g.cv, NULL);
+  as_projection_ops ops = {"gate", &g, gate_apply, gate_get, gate_clear, NULL};
+  REQUIRE(as_projection_register(db, &ops) == AS_OK);
+  usleep(5000); /* past the lazy start: the next commit starts the thread */
+  as_event_in ev;
+  ev_init(&ev, "k", "t", "{\"i\":1}");
+  CHECK_OK(as_append(db, &ev, 1, NULL, NULL));
+  pthread_mutex_lock(&g.mu);
+  for (int i = 0; i < 5000 && !g.entered; i++) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 1000000;
+    if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
+    pthread_cond_timedwait(&g.cv, &g.mu, &ts);
+  }
+  bool entered = g.entered;
+  pthread_mutex_unlock(&g.mu);
+  REQUIRE(entered); /* the projection thread is held at event 1 */
+  for (int i = 2; i <= 10; i++) CHECK_OK(as_append(db, &ev, 1, NULL, NULL));
+  as_snapshot_info si;
+  CHECK_OK(as_snapshot_create(db, "k", 1, AS_SNAPSHOT_MANUAL, &si));
+  CHECK_EQ_INT(si.event_count, 10);
+  pthread_mutex_lock(&g.mu);
+  g.open = true;
+  pthread_cond_broadcast(&g.cv);
+  pthread_mutex_unlock(&g.mu);
+  wait_snapshots(db);
+  snap_set got = {0};
+  CHECK_OK(as_snapshot_list(db, "k", 1, collect_cb, &got));
+  CHECK_EQ_INT(got.n, 3);
+  CHECK(has_snap(&got, 0, 4, AS_SNAPSHOT_AUTOMATIC));
+  CHECK(has_snap(&got, 0, 8, AS_SNAPSHOT_AUTOMATIC));
+  CHECK(has_snap(&got, 0, 10, AS_SNAPSHOT_MANUAL));
+  /* and the newest is still the manual one */
+  char *json;
+  size_t len;
+  as_state_info info;
+  CHECK_OK(as_entity_state(db, "k", 1, AS_TIME_MAX, &json, &len, &info));
+  CHECK_EQ_INT(info.event_count, 10);
+  as_free(json);
+  as_db_close(db);
+  pthread_mutex_destroy(&g.mu);
+  pthread_cond_destroy(&g.cv);
+}
+
 AS_TEST(automatic_snapshots_follow_the_rule_exactly) {
   char dir[256];
   REQUIRE(make_tmpdir(dir, sizeof dir));
