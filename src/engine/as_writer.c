@@ -238,6 +238,37 @@ static as_err check_versions(as_db *db, as_req *r) {
   return rc;
 }
 
+/* Looks up the entities of the m frames starting at p in three passes:
+ * the hash of each entity id and a prefetch of its map slot, then a
+ * prefetch of the entity that slot names, then the lookup itself and a
+ * prefetch of the entity's list tail — so the cache misses of a group
+ * overlap instead of stalling the writer one event at a time (with many
+ * entities they were its largest cost).  Fills fs (frames), hs (hashes)
+ * and es (entities, NULL if not found yet); returns the end of the group. */
+enum { GROUP = 16 };
+
+static unsigned char *lookup_group(as_db *db, unsigned char *p, uint32_t m,
+                                   as_frame **fs, uint64_t *hs, as_entity **es) {
+  for (uint32_t k = 0; k < m; k++) {
+    fs[k] = (as_frame *)(void *)p;
+    p += frame_len(fs[k]);
+    hs[k] = as_hash(&db->hkey, frame_entity(fs[k]), fs[k]->entity_len);
+    as_swmap_prefetch(&db->entities, hs[k]);
+  }
+  for (uint32_t k = 0; k < m; k++) {
+    const char *c = as_swmap_peek(&db->entities, hs[k]);
+    if (c) {
+      __builtin_prefetch(c);
+      __builtin_prefetch(c + 64); /* an entity spans two lines */
+    }
+  }
+  for (uint32_t k = 0; k < m; k++) {
+    es[k] = as__entity_find_h(db, frame_entity(fs[k]), fs[k]->entity_len, hs[k]);
+    if (es[k]) as_plist_prefetch_tail(&es[k]->list);
+  }
+  return p;
+}
+
 /* Returns AS_OK with r->assigned set if the request's events were assigned
  * positions; AS_OK without it for an idempotent replay; an error if the
  * request was rejected.  Sets db->failed if the store must stop. */
@@ -287,43 +318,19 @@ static void resolve_request(as_db *db, as_req *r, int64_t now_us,
     }
   }
 
-  /* Events go in groups: first the hash of each one's entity id and a
-   * prefetch of its map slot, then a prefetch of the entity that slot
-   * names, then of the entity's list tail, so the cache misses of a group
-   * overlap instead of stalling the writer one event at a time (with many
-   * entities these misses were its largest cost). */
-  enum { GROUP = 16 };
+  /* Events go in groups of GROUP whose entities are looked up ahead
+   * (lookup_group), so their cache misses overlap. */
+  as_frame *fs[GROUP];
   uint64_t hs[GROUP];
   as_entity *es[GROUP];
   p = r->frames;
   for (uint32_t g = 0; g < r->n; g += GROUP) {
     uint32_t m = AS_MIN((uint32_t)GROUP, r->n - g);
-    unsigned char *q = p;
-    for (uint32_t k = 0; k < m; k++) {
-      as_frame *f = (as_frame *)(void *)q;
-      q += frame_len(f);
-      hs[k] = as_hash(&db->hkey, frame_entity(f), f->entity_len);
-      as_swmap_prefetch(&db->entities, hs[k]);
-    }
-    for (uint32_t k = 0; k < m; k++) {
-      const char *c = as_swmap_peek(&db->entities, hs[k]);
-      if (c) {
-        __builtin_prefetch(c);
-        __builtin_prefetch(c + 64);
-      }
-    }
-    q = p;
-    for (uint32_t k = 0; k < m; k++) {
-      as_frame *f = (as_frame *)(void *)q;
-      q += frame_len(f);
-      es[k] = as__entity_find_h(db, frame_entity(f), f->entity_len, hs[k]);
-      if (es[k]) as_plist_prefetch_tail(&es[k]->list);
-    }
+    p = lookup_group(db, p, m, fs, hs, es);
     for (uint32_t k = 0; k < m; k++) {
       uint32_t i = g + k;
-      as_frame *f = (as_frame *)(void *)p;
+      as_frame *f = fs[k];
       size_t len = frame_len(f);
-      p += len;
       as_frame *rec = as_arena_alloc(&db->arena, len);
       as_entity *e = es[k];
       /* not found above: new, or created by an earlier event of the group */

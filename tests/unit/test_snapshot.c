@@ -47,15 +47,24 @@ static void random_payload(as_rand *r, char *out, size_t cap) {
   out[o] = 0;
 }
 
+/* A memory store taking automatic snapshots every `every` events (no time
+ * trigger), keeping `keep` per entity. */
+static as_db *open_mem_snaps(uint32_t every, uint32_t keep) {
+  as_options o;
+  as_options_init(&o);
+  o.durability = AS_DURABILITY_NONE;
+  o.snapshot_every_events = every;
+  o.snapshot_every_seconds = 0;
+  o.snapshot_max_per_entity = keep;
+  o.log_level = AS_LOG_WARN;
+  as_db *db = NULL;
+  return as_db_open(NULL, &o, &db, NULL) == AS_OK ? db : NULL;
+}
+
 AS_TEST(snapshots_never_change_the_state) {
   for (uint64_t seed = 1; seed <= 5; seed++) {
-    as_options o;
-    as_options_init(&o);
-    o.durability = AS_DURABILITY_NONE;
-    o.snapshot_every_events = 1 + (uint32_t)(seed * 3 % 11);
-    o.snapshot_max_per_entity = 2 + (uint32_t)(seed % 3);
-    as_db *db;
-    REQUIRE(as_db_open(NULL, &o, &db, NULL) == AS_OK);
+    as_db *db = open_mem_snaps(1 + (uint32_t)(seed * 3 % 11), 2 + (uint32_t)(seed % 3));
+    REQUIRE(db);
     as_rand r;
     as_rand_seed_u64(&r, seed);
     for (int i = 0; i < 400; i++) {
@@ -112,13 +121,8 @@ static int count_cb(void *arg, const char *e, size_t len, const as_snapshot_info
 }
 
 AS_TEST(automatic_manual_latest_list_and_pruning) {
-  as_options o;
-  as_options_init(&o);
-  o.durability = AS_DURABILITY_NONE;
-  o.snapshot_every_events = 10;
-  o.snapshot_max_per_entity = 3;
-  as_db *db;
-  REQUIRE(as_db_open(NULL, &o, &db, NULL) == AS_OK);
+  as_db *db = open_mem_snaps(10, 3);
+  REQUIRE(db);
   as_snapshot_info si;
   CHECK_EQ_INT(as_snapshot_create(db, "nobody", 6, AS_SNAPSHOT_MANUAL, &si), AS_ENOTFOUND);
   for (int i = 0; i < 55; i++) {
@@ -257,15 +261,8 @@ static void gate_clear(void *ctx) { (void)ctx; }
  * checked them.  The automatic ones are still taken: which snapshots exist
  * does not depend on how far behind that thread was. */
 AS_TEST(automatic_snapshots_do_not_depend_on_projection_lag) {
-  as_options o;
-  as_options_init(&o);
-  o.durability = AS_DURABILITY_NONE;
-  o.snapshot_every_events = 4;
-  o.snapshot_every_seconds = 0;
-  o.snapshot_max_per_entity = 10;
-  o.log_level = AS_LOG_WARN;
-  as_db *db;
-  REQUIRE(as_db_open(NULL, &o, &db, NULL) == AS_OK);
+  as_db *db = open_mem_snaps(4, 10);
+  REQUIRE(db);
   gate g = {.entered = false, .open = false};
   pthread_mutex_init(&g.mu, NULL);
   pthread_cond_init(&g.cv, NULL);
