@@ -499,8 +499,7 @@ void as__mem_report(as_db *db, as_mem_report *out) {
   memset(out, 0, sizeof *out);
   out->records = db->arena.used;
   out->arena_reserved = db->arena.reserved;
-  out->posidx = db->pos.blocks * ((uint64_t)8 << AS_POSIDX_BLOCK_BITS) +
-                ((uint64_t)8 << (32 - AS_POSIDX_BLOCK_BITS));
+  out->posidx = as_posidx_bytes(&db->pos);
   as_swmap_foreach(&db->entities, sum_entity, out);
   as_swmap_foreach(&db->types, sum_type, out);
   out->maps = as_swmap_bytes(&db->entities) + as_swmap_bytes(&db->types) +

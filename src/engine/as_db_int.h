@@ -214,13 +214,15 @@ struct as_db {
   pthread_mutex_t qmu;
   pthread_cond_t qcv;
   as_req *qhead, *qtail;
-  uint32_t qlen;
+  _Atomic uint32_t qlen; /* written under qmu; read without it when the
+                            fast path lets the role go */
   uint32_t last_cycle_reqs; /* requests the previous cycle took */
-  _Atomic bool leader;   /* written under qmu; read without it to spin */
+  _Atomic bool leader;   /* the writer role: taken by compare-and-swap
+                            (take_role), with or without qmu */
   _Atomic int spinners; /* appenders spinning for their commit */
   int max_spinners;     /* CPUs - 1 (at least 1): more would steal the
                            leader's CPU */
-  bool closing;
+  _Atomic bool closing; /* written under qmu; the fast path reads it */
   bool wal_dirty; /* interval mode: a sync is due */
   int64_t last_sync_us;
   pthread_t writer;

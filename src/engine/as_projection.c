@@ -9,7 +9,8 @@
  *
  * Wake-up protocol: the worker sets `sleeping` under `mu`, re-checks for
  * work, then waits with a timeout; the writer publishes `committed`, then
- * reads `sleeping` (both seq_cst) and, if set, signals under `mu` — at most
+ * reads `sleeping` (a seq_cst fence between each side's store and load)
+ * and, if set, signals under `mu` — at most
  * once per NOTIFY_GAP_US, because under a stream of small commits a wake-up
  * per commit would cost more than the commit.  The worker's timeout bounds
  * the lag of a skipped signal.
@@ -110,6 +111,7 @@ static void *worker_main(void *arg) {
       if (m->waiters) pthread_cond_broadcast(&m->progress_cv);
       if (m->stop) break;
       atomic_store(&m->sleeping, 1);
+      atomic_thread_fence(memory_order_seq_cst);
       if (all_caught_up(db, as__committed(db))) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -172,7 +174,11 @@ void as__projmgr_notify(as_db *db, int64_t now) {
     pthread_mutex_unlock(&m->mu);
     return;
   }
-  if (!atomic_load(&m->sleeping)) return;
+  /* Dekker with the worker: `committed` (stored by the writer before this
+   * call) is ordered before reading `sleeping`; the worker stores
+   * `sleeping` and then reads `committed` behind the same fence. */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (!atomic_load_explicit(&m->sleeping, memory_order_relaxed)) return;
   if (now - atomic_load_explicit(&m->last_notify_us, memory_order_relaxed) <
       NOTIFY_GAP_US)
     return;

@@ -1,6 +1,8 @@
 /* test_db.c — the store through its public API: appends, concurrency
  * control, idempotency, validation, queries, state, projections, recovery. */
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -593,27 +595,32 @@ static void check_concurrent(as_db *db, int threads, int per) {
   check_entities(db, threads, per);
 }
 
+/* `entity` holds exactly `n` events, {"i":0} .. {"i":n-1} at versions 1..n. */
+static void check_entity(as_db *db, const char *entity, int n) {
+  as_query q;
+  as_query_init(&q);
+  q.entity_id = entity;
+  q.entity_id_len = strlen(entity);
+  as_iter *it;
+  REQUIRE(as_query_open(db, &q, &it) == AS_OK);
+  as_event ev;
+  int i = 0;
+  while (as_iter_next(it, &ev) == AS_OK) {
+    char want[64];
+    snprintf(want, sizeof want, "{\"i\":%d}", i);
+    CHECK_EQ_STR(ev.payload, want);
+    CHECK_EQ_INT(ev.version, (uint64_t)i + 1);
+    i++;
+  }
+  as_iter_close(it);
+  CHECK_EQ_INT(i, n);
+}
+
 static void check_entities(as_db *db, int threads, int per) {
   for (int t = 0; t < threads; t++) {
     char ent[32];
     snprintf(ent, sizeof ent, "t%d", t);
-    as_query q;
-    as_query_init(&q);
-    q.entity_id = ent;
-    q.entity_id_len = strlen(ent);
-    as_iter *it;
-    REQUIRE(as_query_open(db, &q, &it) == AS_OK);
-    as_event ev;
-    int i = 0;
-    while (as_iter_next(it, &ev) == AS_OK) {
-      char want[64];
-      snprintf(want, sizeof want, "{\"i\":%d}", i);
-      CHECK_EQ_STR(ev.payload, want);
-      CHECK_EQ_INT(ev.version, (uint64_t)i + 1);
-      i++;
-    }
-    as_iter_close(it);
-    CHECK_EQ_INT(i, per);
+    check_entity(db, ent, per);
   }
 }
 
@@ -717,15 +724,137 @@ AS_TEST(async_appends_complete_after_commit) {
   remove_tree(dir);
 }
 
-AS_TEST(interval_mode_syncs_in_background) {
-  char dir[256];
-  REQUIRE(make_tmpdir(dir, sizeof dir));
+/* Synchronous appenders commit their own requests through the fast path
+ * (role taken by compare-and-swap, released without the queue lock) while
+ * asynchronous appends queue under it: every request completes, once, in
+ * its entity's order, in `none` and `interval` mode.  A release that missed
+ * a queued request would leave its callback unrun (the wait times out). */
+static void fast_path_with_async(as_db *db) {
+  enum { THREADS = 3, PER = 400, ASYNC = 1200 };
+  pthread_t th[THREADS];
+  thr_arg args[THREADS];
+  for (int t = 0; t < THREADS; t++) {
+    args[t] = (thr_arg){db, t, PER, 0};
+    pthread_create(&th[t], NULL, appender, &args[t]);
+  }
+  async_ctx c = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+  for (int i = 0; i < ASYNC; i++) {
+    char payload[32];
+    snprintf(payload, sizeof payload, "{\"i\":%d}", i);
+    as_event_in e;
+    ev_init(&e, "async", "x", payload);
+    e.expected_version = (uint64_t)i; /* fails if two were reordered */
+    as_err rc;
+    while ((rc = as_append_async(db, &e, 1, on_done, &c, NULL)) == AS_EAGAIN)
+      sched_yield(); /* queue full */
+    CHECK_OK(rc);
+  }
+  for (int t = 0; t < THREADS; t++) {
+    pthread_join(th[t], NULL);
+    CHECK_EQ_INT(args[t].failures, 0);
+  }
+  struct timespec dl;
+  clock_gettime(CLOCK_REALTIME, &dl);
+  dl.tv_sec += 30;
+  pthread_mutex_lock(&c.mu);
+  while (c.done < ASYNC && pthread_cond_timedwait(&c.cv, &c.mu, &dl) == 0) {
+  }
+  pthread_mutex_unlock(&c.mu);
+  CHECK_EQ_INT(c.done, ASYNC);
+  CHECK_EQ_INT(c.ok, ASYNC);
+  CHECK_EQ_INT(as_db_committed_position(db), (uint64_t)THREADS * PER + ASYNC);
+  check_entities(db, THREADS, PER);
+  check_entity(db, "async", ASYNC);
+}
+
+/* A store in `dir` (made here) in interval mode, fdatasync every `ms`. */
+static as_db *open_interval(char *dir, size_t cap, uint32_t ms) {
+  if (!make_tmpdir(dir, cap)) return NULL;
   as_options o;
   as_options_init(&o);
   o.durability = AS_DURABILITY_INTERVAL;
-  o.sync_interval_ms = 5;
+  o.sync_interval_ms = ms;
   as_db *db;
-  REQUIRE(as_db_open(dir, &o, &db, NULL) == AS_OK);
+  return as_db_open(dir, &o, &db, NULL) == AS_OK ? db : NULL;
+}
+
+/* A commit listener runs inside the cycle, while its leader holds the role.
+ * Here it holds the cycle open (a test may block where a real listener must
+ * not) until another thread has submitted an asynchronous append, which is
+ * therefore queued behind a busy role: the fast path's release must see it
+ * and lead it — nothing else would, as the writer thread is not told while
+ * the role is held. */
+typedef struct listener_ctx {
+  as_db *db;
+  async_ctx *c;
+  _Atomic int fired, submitted;
+} listener_ctx;
+
+static void hold_cycle(void *arg, uint64_t committed) {
+  listener_ctx *l = arg;
+  (void)committed;
+  if (atomic_exchange(&l->fired, 1)) return;
+  for (int i = 0; i < 10000 && !atomic_load(&l->submitted); i++) usleep(100);
+}
+
+static void *submit_when_fired(void *arg) {
+  listener_ctx *l = arg;
+  for (int i = 0; i < 10000 && !atomic_load(&l->fired); i++) usleep(100);
+  as_event_in e;
+  ev_init(&e, "queued", "x", "{}");
+  CHECK_OK(as_append_async(l->db, &e, 1, on_done, l->c, NULL));
+  atomic_store(&l->submitted, 1);
+  return NULL;
+}
+
+AS_TEST(threads_fast_path_release_leads_what_queued_meanwhile) {
+  for (int mode = 0; mode < 2; mode++) {
+    char dir[256] = "";
+    as_db *db = mode == 0 ? open_mem() : open_interval(dir, sizeof dir, 1000);
+    REQUIRE(db);
+    async_ctx c = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+    listener_ctx l = {db, &c, 0, 0};
+    CHECK_OK(as_db_on_commit(db, hold_cycle, &l));
+    pthread_t th;
+    pthread_create(&th, NULL, submit_when_fired, &l);
+    CHECK_OK(put(db, "direct", "x", "{}", NULL)); /* role free: fast path */
+    pthread_join(th, NULL);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 10;
+    pthread_mutex_lock(&c.mu);
+    while (c.done < 1 && pthread_cond_timedwait(&c.cv, &c.mu, &dl) == 0) {
+    }
+    pthread_mutex_unlock(&c.mu);
+    CHECK_EQ_INT(c.ok, 1);
+    CHECK_EQ_INT(c.last_pos, 2);
+    as_db_off_commit(db, hold_cycle, &l);
+    as_db_close(db);
+    if (dir[0]) remove_tree(dir);
+  }
+}
+
+AS_TEST(threads_fast_path_with_async_appends) {
+  as_db *db = open_mem();
+  REQUIRE(db);
+  fast_path_with_async(db);
+  as_db_close(db);
+
+  char dir[256];
+  db = open_interval(dir, sizeof dir, 2);
+  REQUIRE(db);
+  fast_path_with_async(db);
+  as_db_close(db);
+  REQUIRE(as_db_open(dir, NULL, &db, NULL) == AS_OK); /* recovers all */
+  CHECK_EQ_INT(as_db_committed_position(db), 3 * 400 + 1200);
+  as_db_close(db);
+  remove_tree(dir);
+}
+
+AS_TEST(interval_mode_syncs_in_background) {
+  char dir[256];
+  as_db *db = open_interval(dir, sizeof dir, 5);
+  REQUIRE(db);
   for (int i = 0; i < 50; i++) CHECK_OK(put(db, "i", "x", "{}", NULL));
   usleep(50000);
   as_stats st;
@@ -733,7 +862,7 @@ AS_TEST(interval_mode_syncs_in_background) {
   CHECK(st.syncs_total >= 1);
   CHECK_OK(as_db_sync(db));
   as_db_close(db);
-  REQUIRE(as_db_open(dir, &o, &db, NULL) == AS_OK);
+  REQUIRE(as_db_open(dir, NULL, &db, NULL) == AS_OK);
   CHECK_EQ_INT(as_db_committed_position(db), 50);
   as_db_close(db);
   remove_tree(dir);

@@ -49,6 +49,32 @@ AS_TEST(posidx_maps_positions) {
   as_posidx_destroy(&ix);
 }
 
+/* Every position across the boundary of the first array and of the first
+ * blocks maps to its own record; a store that stays within the first array
+ * maps no pages (no top array, no blocks) and reports only that array. */
+AS_TEST(posidx_first_array_and_blocks) {
+  as_posidx ix;
+  REQUIRE(as_posidx_init(&ix) == AS_OK);
+  enum { N = 3 * 65536 + 10 };
+  static uint64_t vals[N + 1];
+  for (uint64_t p = 1; p <= AS_POSIDX_FIRST; p++) CHECK_OK(as_posidx_set(&ix, p, &vals[p]));
+  CHECK(ix.top == NULL);
+  CHECK_EQ_INT(ix.blocks, 0);
+  CHECK_EQ_INT(as_posidx_bytes(&ix), AS_POSIDX_FIRST * sizeof(void *));
+  for (uint64_t p = AS_POSIDX_FIRST + 1; p <= N; p++)
+    CHECK_OK(as_posidx_set(&ix, p, &vals[p]));
+  CHECK(ix.top != NULL);
+  CHECK_EQ_INT(ix.blocks, 4);
+  for (uint64_t p = 1; p <= N; p++)
+    if (as_posidx_get(&ix, p) != &vals[p]) {
+      CHECK(as_posidx_get(&ix, p) == &vals[p]);
+      break;
+    }
+  CHECK_EQ_INT(as_posidx_bytes(&ix),
+               (AS_POSIDX_FIRST + 65536 + 4 * 65536) * sizeof(void *));
+  as_posidx_destroy(&ix);
+}
+
 AS_TEST(plist_appends_seeks_and_searches) {
   as_plist l;
   as_plist_init(&l);
