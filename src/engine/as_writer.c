@@ -598,7 +598,9 @@ static void gather_locked(as_db *db) {
  * (the fast path of as__submit_wait). */
 static bool take_role(as_db *db) {
   bool expect = false;
-  return atomic_compare_exchange_strong(&db->leader, &expect, true);
+  /* test first: a failing compare-and-swap would still take the line */
+  return !atomic_load_explicit(&db->leader, memory_order_relaxed) &&
+         atomic_compare_exchange_strong(&db->leader, &expect, true);
 }
 
 /* Called with qmu held and the role taken: runs one cycle as the leader.
