@@ -100,6 +100,7 @@ typedef struct as_req {
   bool assigned;           /* [W] its events got positions this cycle */
   bool force_rotate;       /* as_db_seal(): close the current segment */
   bool force_sync;         /* as_db_sync(): fdatasync after this cycle */
+  bool borrowed;           /* lives in the caller's buffer: not freed */
   _Atomic uint32_t state;  /* AS_REQ_* (futex word) */
   as_error err;            /* last: as__req_prepare zeroes what precedes it
                               and clears it (its 256-byte message stays
@@ -249,8 +250,12 @@ struct as_db {
 };
 
 /* as_ingest.c */
-as_err as__req_prepare(as_db *db, const as_event_in *ev, size_t n,
-                       as_req **out, as_error *err);
+/* Builds the request of an append.  It is placed in `buf` (`buf_len`
+ * bytes, aligned for as_req; may be NULL) when it fits — a synchronous
+ * append passes a stack buffer, since its request lives only during the
+ * call — and allocated otherwise.  Free with as__req_free() either way. */
+as_err as__req_prepare(as_db *db, const as_event_in *ev, size_t n, void *buf,
+                       size_t buf_len, as_req **out, as_error *err);
 void as__req_free(as_req *r);
 
 /* as_writer.c */

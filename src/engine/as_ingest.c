@@ -225,8 +225,8 @@ static char *put_str(char *p, const char *s, size_t len) {
   return p + len + 1;
 }
 
-as_err as__req_prepare(as_db *db, const as_event_in *ev, size_t n,
-                       as_req **out, as_error *err) {
+as_err as__req_prepare(as_db *db, const as_event_in *ev, size_t n, void *buf,
+                       size_t buf_len, as_req **out, as_error *err) {
   as_err rc = AS_OK;
   as_req *r = NULL;
   bool *meta = NULL;
@@ -265,9 +265,12 @@ as_err as__req_prepare(as_db *db, const as_event_in *ev, size_t n,
   size_t head = AS_ALIGN_UP(sizeof *r, (size_t)8);
   size_t evs = AS_ALIGN_UP(sizeof(as_req_ev) * n, (size_t)8);
   size_t res = AS_ALIGN_UP(sizeof(as_append_result) * n, (size_t)8);
-  r = as_malloc(head + evs + res + frames_len);
+  size_t total = head + evs + res + frames_len;
+  bool borrowed = buf && total <= buf_len;
+  r = borrowed ? buf : as_malloc(total);
   if (!r) AS_FAIL(as__error_set(err, AS_ENOMEM, 0, "", "out of memory"));
   memset(r, 0, offsetof(as_req, err)); /* err last: cleared, not zeroed */
+  r->borrowed = borrowed;
   as__error_clear(&r->err);
   r->n = (uint32_t)n;
   r->ev = (as_req_ev *)(void *)((char *)r + head);
@@ -312,8 +315,10 @@ as_err as__req_prepare(as_db *db, const as_event_in *ev, size_t n,
   r = NULL;
 out:
   if (meta != meta_small) as_free(meta);
-  as_free(r);
+  if (r) as__req_free(r);
   return rc;
 }
 
-void as__req_free(as_req *r) { as_free(r); }
+void as__req_free(as_req *r) {
+  if (r && !r->borrowed) as_free(r);
+}
