@@ -39,10 +39,30 @@ static const unsigned char k_bad[128] = {
     [' '] = BAD_SPACE, ['*'] = BAD_STAR, [0x7f] = BAD_CONTROL};
 #undef C4
 
-/* The union of the BAD_* classes found in s (one pass). */
+/* Byte tricks on 8 bytes at a time, for words without a byte >= 0x80:
+ * whether some byte is zero, or below n (n <= 0x80).  Exact as to whether
+ * such a byte exists (the classic (v - 0x01..) & ~v & 0x80.. test). */
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+static inline bool any_zero(uint64_t v) { return ((v - ONES) & ~v & HIGHS) != 0; }
+static inline bool any_below(uint64_t v, unsigned n) {
+  return ((v - ONES * n) & ~v & HIGHS) != 0;
+}
+
+/* The union of the BAD_* classes found in s (one pass; ASCII words are
+ * checked 8 bytes at a time, the rest byte by byte). */
 static unsigned bad_chars(const char *s, size_t len) {
   unsigned bad = 0;
-  for (size_t i = 0; i < len; i++) {
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    uint64_t w;
+    memcpy(&w, s + i, 8);
+    if (w & HIGHS) break; /* a multi-byte character: byte by byte from here */
+    if (any_below(w, 0x20) || any_zero(w ^ (ONES * 0x7f))) bad |= BAD_CONTROL;
+    if (any_zero(w ^ (ONES * ' '))) bad |= BAD_SPACE;
+    if (any_zero(w ^ (ONES * '*'))) bad |= BAD_STAR;
+  }
+  for (; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c < 0x80) bad |= k_bad[c];
     else if (c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] <= 0x9f)
@@ -50,6 +70,8 @@ static unsigned bad_chars(const char *s, size_t len) {
   }
   return bad;
 }
+#undef ONES
+#undef HIGHS
 
 static as_err check_entity_id(const char *s, size_t len, uint32_t i,
                               as_error *err) {

@@ -880,6 +880,62 @@ static as_err no_secrets(void *ctx, const as_event_in *ev, uint32_t index, as_er
   return AS_OK;
 }
 
+/* Appends one event whose entity id or type is `s` (len bytes). */
+static as_err put_raw(as_db *db, bool as_type, const char *s, size_t len) {
+  as_event_in e;
+  ev_init(&e, "e", "t", "{}");
+  if (as_type) {
+    e.event_type = s;
+    e.event_type_len = len;
+  } else {
+    e.entity_id = s;
+    e.entity_id_len = len;
+  }
+  return as_append(db, &e, 1, NULL, NULL);
+}
+
+/* Every ASCII byte at every position of ids of 1-20 bytes (words of 8
+ * bytes and their tails are checked differently), after an ASCII or a
+ * multi-byte prefix: an entity id is refused for a control character or a
+ * leading/trailing space; a type for a control character, a space or '*'.
+ * Same for the C1 controls (U+0080..U+009F, two bytes). */
+AS_TEST(ids_checked_for_bad_characters_at_every_position) {
+  as_db *db = open_mem();
+  REQUIRE(db);
+  static const char *prefixes[] = {"", "\xc3\xa9"}; /* "", "é" */
+  int wrong = 0;
+  for (int pf = 0; pf < 2; pf++) {
+    size_t pl = strlen(prefixes[pf]);
+    for (size_t len = 1; len <= 20; len++) {
+      for (size_t at = 0; at < len; at++) {
+        for (int b = 0; b < 0x80; b++) {
+          char s[32];
+          memcpy(s, prefixes[pf], pl);
+          memset(s + pl, 'a', len);
+          s[pl + at] = (char)b;
+          bool control = b < 0x20 || b == 0x7f;
+          bool edge = pl + at == 0 || at == len - 1;
+          bool ent_bad = control || (b == ' ' && edge);
+          bool type_bad = control || b == ' ' || b == '*';
+          wrong += (put_raw(db, false, s, pl + len) != AS_OK) != ent_bad;
+          wrong += (put_raw(db, true, s, pl + len) != AS_OK) != type_bad;
+        }
+        char s[32];
+        memcpy(s, prefixes[pf], pl);
+        memset(s + pl, 'a', len + 1);
+        memcpy(s + pl + at, "\xc2\x85", 2); /* U+0085 */
+        wrong += put_raw(db, false, s, pl + len + 1) == AS_OK;
+        wrong += put_raw(db, true, s, pl + len + 1) == AS_OK;
+        memcpy(s + pl + at, "\xc2\xa0", 2); /* U+00A0: allowed */
+        wrong += put_raw(db, false, s, pl + len + 1) != AS_OK;
+        wrong += put_raw(db, true, s, pl + len + 1) != AS_OK;
+      }
+    }
+  }
+  CHECK_EQ_INT(wrong, 0);
+  as_db_close(db);
+}
+
 AS_TEST(validator_hook_rejects_whole_batches) {
   as_db *db = open_mem();
   REQUIRE(db);
