@@ -602,6 +602,11 @@ static as_db *open_mode(as_durability d, char *dir, size_t n) {
   return db;
 }
 
+static void open_close_body(void *p) {
+  (void)p;
+  as_db_close(open_mem(100));
+}
+
 static void close_mode(as_db *db, const char *dir) {
   as_db_close(db);
   if (dir[0]) nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
@@ -625,6 +630,13 @@ static void beyond(void) {
           modes[m] == AS_DURABILITY_INTERVAL ? "fdatasync every 10 ms" : NULL);
       close_mode(db, dir);
     }
+  }
+
+  if (wanted("store/open_close_memory")) {
+    /* what every seed row that creates a store pays for it */
+    double t = measure(open_close_body, NULL, 1000, 1.0);
+    row("store/open_close_memory", t * 1e6, "us", 0, 0,
+        "memory-only as_db_open + as_db_close, no events");
   }
 
   section("Group commit: durable (sync) single-event appends from N threads");

@@ -15,6 +15,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "core/as_swar.h"
 #include "core/as_uuid.h"
 
 const char *as_json_kind_name(as_json_kind k) {
@@ -58,21 +59,10 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end) {
   return 0;
 }
 
-/* SWAR helpers over 8 bytes at a time (little or big endian alike: they
- * only say whether some byte matches, then a byte loop finds which). */
-#define ONES 0x0101010101010101ull
-#define HIGHS 0x8080808080808080ull
-
-static inline uint64_t load8(const unsigned char *p) {
-  uint64_t x;
-  memcpy(&x, p, 8);
-  return x;
-}
-
 size_t as_utf8_check(const char *s, size_t len) {
   const unsigned char *p = (const unsigned char *)s, *end = p + len;
   while (p < end) {
-    while (end - p >= 8 && !(load8(p) & HIGHS)) p += 8; /* ASCII */
+    while (end - p >= 8 && !as_swar_has_high(as_swar_load8(p))) p += 8; /* ASCII */
     if (p >= end) break;
     if (*p < 0x80) {
       p++;
@@ -99,17 +89,14 @@ static int hex4(const unsigned char *p, unsigned *out) {
   return 0;
 }
 
-/* Nonzero if some byte of x is zero. */
-static inline uint64_t has_zero(uint64_t x) { return (x - ONES) & ~x & HIGHS; }
-
 /* Nonzero if some byte is '"' or '\\'. */
 static inline uint64_t has_quote_or_bs(uint64_t x) {
-  return has_zero(x ^ (ONES * '"')) | has_zero(x ^ (ONES * '\\'));
+  return as_swar_has_byte(x, '"') | as_swar_has_byte(x, '\\');
 }
 
 /* Nonzero if some byte is '"', '\\', a control character or non-ASCII. */
 static inline uint64_t has_special(uint64_t x) {
-  return has_quote_or_bs(x) | ((x - ONES * 0x20) & ~x & HIGHS) | (x & HIGHS);
+  return has_quote_or_bs(x) | as_swar_has_below(x, 0x20) | as_swar_has_high(x);
 }
 
 /* Scans a string starting at the opening quote.  Returns the offset just past
@@ -120,7 +107,7 @@ static size_t scan_string(const unsigned char *s, size_t len, size_t pos,
   const unsigned char *p = s + pos + 1;
   for (;;) {
     /* Fast path over plain ASCII: eight bytes at a time, then one. */
-    while (end - p >= 8 && !has_special(load8(p))) p += 8;
+    while (end - p >= 8 && !has_special(as_swar_load8(p))) p += 8;
     while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') p++;
     if (p >= end) {
       *msg = "unterminated string";
@@ -380,7 +367,7 @@ static size_t skip_string(const char *s, size_t len, size_t i) {
       i += 16;
     }
 #endif
-    while (len - i >= 8 && !has_quote_or_bs(load8(u + i))) i += 8;
+    while (len - i >= 8 && !has_quote_or_bs(as_swar_load8(u + i))) i += 8;
     while (i < len && s[i] != '"' && s[i] != '\\') i++;
 #ifdef __SSE2__
   found:

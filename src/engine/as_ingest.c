@@ -24,6 +24,7 @@
 #include "core/as_err.h"
 #include "core/as_hash.h"
 #include "core/as_json.h"
+#include "core/as_swar.h"
 #include "engine/as_db_int.h"
 
 static const char DEFAULT_TENANT[] = "default";
@@ -39,28 +40,17 @@ static const unsigned char k_bad[128] = {
     [' '] = BAD_SPACE, ['*'] = BAD_STAR, [0x7f] = BAD_CONTROL};
 #undef C4
 
-/* Byte tricks on 8 bytes at a time, for words without a byte >= 0x80:
- * whether some byte is zero, or below n (n <= 0x80).  Exact as to whether
- * such a byte exists (the classic (v - 0x01..) & ~v & 0x80.. test). */
-#define ONES UINT64_C(0x0101010101010101)
-#define HIGHS UINT64_C(0x8080808080808080)
-static inline bool any_zero(uint64_t v) { return ((v - ONES) & ~v & HIGHS) != 0; }
-static inline bool any_below(uint64_t v, unsigned n) {
-  return ((v - ONES * n) & ~v & HIGHS) != 0;
-}
-
 /* The union of the BAD_* classes found in s (one pass; ASCII words are
  * checked 8 bytes at a time, the rest byte by byte). */
 static unsigned bad_chars(const char *s, size_t len) {
   unsigned bad = 0;
   size_t i = 0;
   for (; i + 8 <= len; i += 8) {
-    uint64_t w;
-    memcpy(&w, s + i, 8);
-    if (w & HIGHS) break; /* a multi-byte character: byte by byte from here */
-    if (any_below(w, 0x20) || any_zero(w ^ (ONES * 0x7f))) bad |= BAD_CONTROL;
-    if (any_zero(w ^ (ONES * ' '))) bad |= BAD_SPACE;
-    if (any_zero(w ^ (ONES * '*'))) bad |= BAD_STAR;
+    uint64_t w = as_swar_load8(s + i);
+    if (as_swar_has_high(w)) break; /* multi-byte: byte by byte from here */
+    if (as_swar_has_below(w, 0x20) | as_swar_has_byte(w, 0x7f)) bad |= BAD_CONTROL;
+    if (as_swar_has_byte(w, ' ')) bad |= BAD_SPACE;
+    if (as_swar_has_byte(w, '*')) bad |= BAD_STAR;
   }
   for (; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
@@ -70,8 +60,6 @@ static unsigned bad_chars(const char *s, size_t len) {
   }
   return bad;
 }
-#undef ONES
-#undef HIGHS
 
 static as_err check_entity_id(const char *s, size_t len, uint32_t i,
                               as_error *err) {

@@ -531,18 +531,23 @@ static void process_cycle(as_db *db, as_req *batch, wake_list *wl) {
 
 /* --- The queue and the role -------------------------------------------- */
 
-static as_req *take_batch(as_db *db) {
+/* Takes the queued requests of one cycle (up to CYCLE_BYTES); *taken is
+ * how many. */
+static as_req *take_batch(as_db *db, uint32_t *taken) {
   as_req *head = db->qhead, *r = head, *prev = NULL;
   size_t bytes = 0;
+  uint32_t n = 0;
   while (r && (bytes == 0 || bytes + r->frames_len <= CYCLE_BYTES)) {
     bytes += r->frames_len;
     prev = r;
     r = r->next;
-    atomic_store_explicit(&db->qlen, db->qlen - 1, memory_order_relaxed);
+    n++;
   }
   prev->next = NULL;
   db->qhead = r;
   if (!r) db->qtail = NULL;
+  atomic_store_explicit(&db->qlen, db->qlen - n, memory_order_relaxed);
+  *taken = n;
   return head;
 }
 
@@ -614,10 +619,7 @@ static void lead_locked(as_db *db) {
   for (;;) {
     wl.n = 0;
     gather_locked(db);
-    uint32_t taken = db->qlen;
-    as_req *batch = take_batch(db);
-    taken -= db->qlen;
-    db->last_cycle_reqs = taken;
+    as_req *batch = take_batch(db, &db->last_cycle_reqs);
     pthread_mutex_unlock(&db->qmu);
     process_cycle(db, batch, &wl);
     pthread_mutex_lock(&db->qmu);
@@ -711,8 +713,8 @@ as_err as__submit_wait(as_db *db, as_req *r) {
    * and, with the small position index, made allsource-bench
    * concurrent_writes/2 about a quarter faster.  Queued requests are not
    * overtaken for long: the release leads them. */
-  if (spin && !atomic_load_explicit(&db->leader, memory_order_relaxed) &&
-      !atomic_load_explicit(&db->closing, memory_order_relaxed) && take_role(db)) {
+  if (spin && !atomic_load_explicit(&db->closing, memory_order_relaxed) &&
+      take_role(db)) {
     wake_list wl;
     wl.n = 0;
     r->next = NULL;
@@ -754,15 +756,14 @@ as_err as__submit_wait(as_db *db, as_req *r) {
       }
     }
     if (spin) atomic_fetch_sub_explicit(&db->spinners, 1, memory_order_relaxed);
-    /* Done: the leader no longer touches r (complete()); no lock needed. */
-    if (atomic_load_explicit(&r->state, memory_order_acquire) == AS_REQ_DONE)
-      return r->rc;
     uint32_t expect = AS_REQ_PENDING;
     if (atomic_compare_exchange_strong(&r->state, &expect,
                                        AS_REQ_PENDING | AS_REQ_SLEEPING))
       futex_wait(&r->state, AS_REQ_PENDING | AS_REQ_SLEEPING);
     expect = AS_REQ_PENDING | AS_REQ_SLEEPING;
     atomic_compare_exchange_strong(&r->state, &expect, AS_REQ_PENDING);
+    /* Done (seen by the spin, or woken): the leader no longer touches r
+     * (complete()), so return without retaking qmu. */
     if (atomic_load_explicit(&r->state, memory_order_acquire) == AS_REQ_DONE)
       return r->rc;
     pthread_mutex_lock(&db->qmu);

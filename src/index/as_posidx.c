@@ -9,7 +9,9 @@
 #define BLOCK_SIZE ((size_t)1 << AS_POSIDX_BLOCK_BITS)
 
 as_err as_posidx_init(as_posidx *ix) {
-  ix->first = as_calloc(AS_POSIDX_FIRST, sizeof *ix->first);
+  /* not zeroed: a slot is stored before its position is committed, and
+   * nothing reads past the committed position */
+  ix->first = as_malloc(AS_POSIDX_FIRST * sizeof *ix->first);
   ix->top = NULL;
   ix->blocks = 0;
   return ix->first ? AS_OK : AS_ENOMEM;
